@@ -1,0 +1,97 @@
+"""In-process cache: thread-safe, per-entry TTL, LRU-bounded by count and bytes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+Clock = Callable[[], float]
+
+
+class MemoryBackend:
+    """The embedded default backend, for development, tests and the demo.
+
+    ``clock`` returns seconds (monotonic); inject one to test expiry without sleeping.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_entries: int = 100_000,
+        max_bytes: int = 256 * 1024 * 1024,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        if max_entries <= 0:
+            raise ValueError(f"max_entries must be positive, got {max_entries}")
+        if max_bytes <= 0:
+            raise ValueError(f"max_bytes must be positive, got {max_bytes}")
+        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._clock = clock
+        self._lock = threading.Lock()
+        # key -> (value, expires_at); order is least recently used first.
+        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            value, expires_at = found
+            if expires_at <= self._clock():
+                self._remove(key)
+                return None
+            self._entries.move_to_end(key)
+            return value
+
+    def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and found[1] > self._clock():
+                return False
+            return self._store(key, value, ttl_seconds)
+
+    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        with self._lock:
+            self._store(key, value, ttl_seconds)
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            if key in self._entries:
+                self._remove(key)
+
+    def close(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes held (keys and values)."""
+        return self._bytes
+
+    def _store(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        if ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")
+        if key in self._entries:
+            self._remove(key)
+        size = len(key) + len(value)
+        if size > self._max_bytes:
+            return False  # larger than the whole cache: never stored
+        self._entries[key] = (bytes(value), self._clock() + ttl_seconds)
+        self._bytes += size
+        while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
+            oldest = next(iter(self._entries))
+            self._remove(oldest)
+        return key in self._entries
+
+    def _remove(self, key: str) -> None:
+        value, _ = self._entries.pop(key)
+        self._bytes -= len(key) + len(value)

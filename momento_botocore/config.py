@@ -1,0 +1,202 @@
+"""Configuration as data: one frozen, validated dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from momento_botocore import environment as env
+
+MAX_TTL_SECONDS = 24 * 60 * 60  # Momento's limit
+BACKENDS = ("memory", "momento")
+_PATTERN = re.compile(r"[A-Za-z0-9_.\-*?]+")
+
+Seconds = float | int | timedelta
+
+
+class ConfigurationError(ValueError):
+    """A setting is missing or invalid. Raised when configuring, never during a call."""
+
+
+def _seconds(name: str, value: Any) -> float:
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"{name} must be seconds or a timedelta, got {value!r}")
+    if not 0 < value <= MAX_TTL_SECONDS:
+        raise ConfigurationError(
+            f"{name} must be more than 0 and at most {MAX_TTL_SECONDS} seconds (24 h), got {value}"
+        )
+    return float(value)
+
+
+def _pattern(name: str, pattern: Any) -> str:
+    if not isinstance(pattern, str) or _PATTERN.fullmatch(pattern) is None:
+        raise ConfigurationError(
+            f"{name}: {pattern!r} is not a table name or glob pattern "
+            "(letters, digits, '_', '-', '.', with '*' and '?' as wildcards)"
+        )
+    return pattern
+
+
+@dataclass(frozen=True)
+class TableSettings:
+    """What the cache does for one table."""
+
+    ttl: float
+    absent_ttl: float
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """Everything a registration needs to know. Validated when built.
+
+    ``ttl`` is required; ``table_ttls`` and ``tables`` take table names or glob
+    patterns (``orders-*``), checked in order.
+    """
+
+    ttl: Seconds
+    table_ttls: Mapping[str, Seconds] = field(default_factory=dict)
+    absent_ttl: Seconds | None = None
+    tombstone_ttl: Seconds = 10.0
+    tables: tuple[str, ...] = ("*",)
+    key_prefix: str = ""
+    backend: str = "memory"
+    memory_max_entries: int = 100_000
+    memory_max_bytes: int = 256 * 1024 * 1024
+    momento_cache_name: str | None = None
+    momento_api_key: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__
+        if self.ttl is None:
+            raise ConfigurationError(
+                f"ttl is required (seconds or timedelta; env {env.TTL_SECONDS})"
+            )
+        put(self, "ttl", _seconds("ttl", self.ttl))
+        if not isinstance(self.table_ttls, Mapping):
+            raise ConfigurationError("table_ttls must map table names or patterns to TTLs")
+        put(
+            self,
+            "table_ttls",
+            {
+                _pattern("table_ttls", name): _seconds(f"table_ttls[{name!r}]", value)
+                for name, value in self.table_ttls.items()
+            },
+        )
+        absent = min(self.ttl, 60.0) if self.absent_ttl is None else self.absent_ttl
+        put(self, "absent_ttl", _seconds("absent_ttl", absent))
+        put(self, "tombstone_ttl", _seconds("tombstone_ttl", self.tombstone_ttl))
+        tables = (self.tables,) if isinstance(self.tables, str) else self.tables
+        if not isinstance(tables, Iterable):
+            raise ConfigurationError("tables must be a sequence of table names or patterns")
+        tables = tuple(_pattern("tables", pattern) for pattern in tables)
+        if not tables:
+            raise ConfigurationError("tables is empty: nothing would be cached")
+        put(self, "tables", tables)
+        if not isinstance(self.key_prefix, str) or any(c.isspace() for c in self.key_prefix):
+            raise ConfigurationError(
+                f"key_prefix must be a str without spaces: {self.key_prefix!r}"
+            )
+        if self.backend not in BACKENDS:
+            raise ConfigurationError(
+                f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}"
+            )
+        for name in ("memory_max_entries", "memory_max_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
+
+    def settings_for(self, table: str) -> TableSettings | None:
+        """The settings for ``table``, or None when it is not cached."""
+        if not any(fnmatch.fnmatchcase(table, pattern) for pattern in self.tables):
+            return None
+        ttl = next(
+            (
+                ttl
+                for pattern, ttl in self.table_ttls.items()
+                if fnmatch.fnmatchcase(table, pattern)
+            ),
+            self.ttl,
+        )
+        assert isinstance(ttl, float) and isinstance(self.absent_ttl, float)
+        return TableSettings(ttl=ttl, absent_ttl=min(self.absent_ttl, ttl))
+
+    @property
+    def ttl_seconds(self) -> float:
+        assert isinstance(self.ttl, float)
+        return self.ttl
+
+    @property
+    def tombstone_ttl_seconds(self) -> float:
+        assert isinstance(self.tombstone_ttl, float)
+        return self.tombstone_ttl
+
+    def replace(self, **changes: Any) -> CacheConfig:
+        """A copy with ``changes`` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> CacheConfig:
+        """Build from environment variables; keyword ``overrides`` win over them."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+
+        def number(name: str, kind: type[int] | type[float]) -> Any:
+            text = environ.get(name, "").strip()
+            if not text:
+                return None
+            try:
+                return kind(text)
+            except ValueError:
+                raise ConfigurationError(f"{name}={text!r} is not a number") from None
+
+        for attr, name, kind in (
+            ("ttl", env.TTL_SECONDS, float),
+            ("absent_ttl", env.ABSENT_TTL_SECONDS, float),
+            ("tombstone_ttl", env.TOMBSTONE_TTL_SECONDS, float),
+            ("memory_max_entries", env.MEMORY_MAX_ENTRIES, int),
+            ("memory_max_bytes", env.MEMORY_MAX_BYTES, int),
+        ):
+            value = number(name, kind)
+            if value is not None:
+                values[attr] = value
+        if tables := environ.get(env.TABLES, "").strip():
+            values["tables"] = tuple(p.strip() for p in tables.split(",") if p.strip())
+        if table_ttls := environ.get(env.TABLE_TTLS, "").strip():
+            values["table_ttls"] = _parse_table_ttls(table_ttls)
+        for attr, name in (
+            ("key_prefix", env.KEY_PREFIX),
+            ("backend", env.BACKEND),
+            ("momento_cache_name", env.MOMENTO_CACHE_NAME),
+            ("momento_api_key", env.MOMENTO_API_KEY),
+        ):
+            if text := environ.get(name, "").strip():
+                values[attr] = text
+        values.update(overrides)
+        if values.get("ttl") is None:
+            raise ConfigurationError(f"{env.TTL_SECONDS} is not set: a TTL is required")
+        return cls(**values)
+
+
+def _parse_table_ttls(text: str) -> dict[str, float]:
+    result: dict[str, float] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        name, sep, seconds = part.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            result[name.strip()] = float(seconds)
+        except ValueError:
+            raise ConfigurationError(
+                f"{env.TABLE_TTLS}: {part.strip()!r} is not 'table=seconds'"
+            ) from None
+    return result

@@ -1,0 +1,151 @@
+"""Contract 2: the cache entry format. Pure.
+
+An entry is ``b"mbe1"`` (format and version), one kind byte, then for ITEM the
+full item as compact JSON in DynamoDB's wire format with binary values as base64.
+Anything else, or anything that does not decode to a well-formed item, is not an
+entry: :func:`decode` returns None and the caller treats it as a miss.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from momento_botocore.keys import binary_value
+
+FORMAT_TAG = b"mbe1"
+
+
+class EntryKind(enum.Enum):
+    ITEM = b"I"
+    ABSENT = b"A"
+    TOMBSTONE = b"T"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    kind: EntryKind
+    item: dict[str, Any] | None = None
+
+
+_ABSENT = FORMAT_TAG + EntryKind.ABSENT.value
+_TOMBSTONE = FORMAT_TAG + EntryKind.TOMBSTONE.value
+_ITEM_PREFIX = FORMAT_TAG + EntryKind.ITEM.value
+_SCALARS = frozenset({"S", "N"})
+_SCALAR_SETS = frozenset({"SS", "NS"})
+
+
+def encode_item(item: Mapping[str, Any]) -> bytes:
+    """An ITEM entry. ``B`` values may be bytes or base64 text (as in stream events)."""
+    if not isinstance(item, Mapping):
+        raise ValueError("an item must be a mapping of attribute names to values")
+    wire = {_name(name): _to_json(value) for name, value in item.items()}
+    return _ITEM_PREFIX + json.dumps(wire, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "surrogatepass"
+    )
+
+
+def encode_absent() -> bytes:
+    return _ABSENT
+
+
+def encode_tombstone() -> bytes:
+    return _TOMBSTONE
+
+
+def decode(data: bytes | None) -> Entry | None:
+    """The entry stored in ``data``, or None when it is not one of ours."""
+    if data is None or not data.startswith(FORMAT_TAG):
+        return None
+    if data == _ABSENT:
+        return Entry(EntryKind.ABSENT)
+    if data == _TOMBSTONE:
+        return Entry(EntryKind.TOMBSTONE)
+    if not data.startswith(_ITEM_PREFIX):
+        return None
+    try:
+        item = json.loads(data[len(_ITEM_PREFIX) :].decode("utf-8", "surrogatepass"))
+        if type(item) is not dict:
+            return None
+        for value in item.values():
+            _from_json(value)
+    except (ValueError, TypeError, AttributeError, binascii.Error, RecursionError):
+        return None
+    return Entry(EntryKind.ITEM, item)
+
+
+def _name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise ValueError(f"attribute names must be str, got {type(name).__name__}")
+    return name
+
+
+def _to_json(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping) or len(value) != 1:
+        raise ValueError(f"not an attribute value: {value!r}")
+    ((tag, raw),) = value.items()
+    if tag in _SCALARS:
+        if not isinstance(raw, str):
+            raise ValueError(f"{tag} value must be a str")
+        return {tag: raw}
+    if tag == "B":
+        return {"B": _b64(raw)}
+    if tag == "BOOL" or tag == "NULL":
+        if not isinstance(raw, bool):
+            raise ValueError(f"{tag} value must be a bool")
+        return {tag: raw}
+    if tag in _SCALAR_SETS:
+        if not all(isinstance(member, str) for member in raw):
+            raise ValueError(f"{tag} members must be str")
+        return {tag: list(raw)}
+    if tag == "BS":
+        return {"BS": [_b64(member) for member in raw]}
+    if tag == "M":
+        return {"M": {_name(k): _to_json(v) for k, v in raw.items()}}
+    if tag == "L":
+        return {"L": [_to_json(member) for member in raw]}
+    raise ValueError(f"unknown attribute type {tag!r}")
+
+
+def _b64(raw: Any) -> str:
+    return base64.b64encode(binary_value(raw, "base64")).decode("ascii")
+
+
+def _from_json(value: Any) -> None:
+    """Check one decoded attribute value, turning base64 text back into bytes in place."""
+    if type(value) is not dict or len(value) != 1:
+        raise ValueError("not an attribute value")
+    tag = next(iter(value))
+    raw = value[tag]
+    if tag in _SCALARS:
+        if type(raw) is not str:
+            raise ValueError(tag)
+    elif tag == "M":
+        if type(raw) is not dict:
+            raise ValueError(tag)
+        for member in raw.values():
+            _from_json(member)
+    elif tag == "L":
+        if type(raw) is not list:
+            raise ValueError(tag)
+        for member in raw:
+            _from_json(member)
+    elif tag == "B":
+        value["B"] = base64.b64decode(raw, validate=True)
+    elif tag == "BOOL" or tag == "NULL":
+        if type(raw) is not bool:
+            raise ValueError(tag)
+    elif tag in _SCALAR_SETS:
+        if type(raw) is not list or not all(type(member) is str for member in raw):
+            raise ValueError(tag)
+    elif tag == "BS":
+        if type(raw) is not list:
+            raise ValueError(tag)
+        value["BS"] = [base64.b64decode(member, validate=True) for member in raw]
+    else:
+        raise ValueError(tag)

@@ -1,0 +1,34 @@
+"""Every environment variable the library reads, in one place."""
+
+from __future__ import annotations
+
+ENABLED = "MOMENTO_BOTOCORE_ENABLED"
+TTL_SECONDS = "MOMENTO_BOTOCORE_TTL_SECONDS"
+TABLE_TTLS = "MOMENTO_BOTOCORE_TABLE_TTLS"
+ABSENT_TTL_SECONDS = "MOMENTO_BOTOCORE_ABSENT_TTL_SECONDS"
+TOMBSTONE_TTL_SECONDS = "MOMENTO_BOTOCORE_TOMBSTONE_TTL_SECONDS"
+TABLES = "MOMENTO_BOTOCORE_TABLES"
+KEY_PREFIX = "MOMENTO_BOTOCORE_KEY_PREFIX"
+BACKEND = "MOMENTO_BOTOCORE_BACKEND"
+MEMORY_MAX_ENTRIES = "MOMENTO_BOTOCORE_MEMORY_MAX_ENTRIES"
+MEMORY_MAX_BYTES = "MOMENTO_BOTOCORE_MEMORY_MAX_BYTES"
+MOMENTO_CACHE_NAME = "MOMENTO_CACHE_NAME"
+MOMENTO_API_KEY = "MOMENTO_API_KEY"
+
+#: name -> one-line meaning, for ``doctor`` and the configuration reference.
+DESCRIPTIONS: dict[str, str] = {
+    ENABLED: "1/true turns on zero-code activation for every botocore session",
+    TTL_SECONDS: "default TTL of cached items, seconds (required; at most 86400)",
+    TABLE_TTLS: "per-table TTLs, 'orders=60,users*=300' (names or glob patterns)",
+    ABSENT_TTL_SECONDS: "TTL of 'item does not exist' entries (default: min(TTL, 60))",
+    TOMBSTONE_TTL_SECONDS: "how long a written item is not re-filled (default 10)",
+    TABLES: "which tables are cached, comma-separated names or globs (default: all)",
+    KEY_PREFIX: "prefix for every cache key (default: none)",
+    BACKEND: "'memory' (default) or 'momento'",
+    MEMORY_MAX_ENTRIES: "memory backend: most entries kept (default 100000)",
+    MEMORY_MAX_BYTES: "memory backend: most bytes kept (default 268435456)",
+    MOMENTO_CACHE_NAME: "Momento cache to use (momento backend)",
+    MOMENTO_API_KEY: "Momento API key (momento backend; secret)",
+}
+
+SECRETS = frozenset({MOMENTO_API_KEY})

@@ -1,0 +1,143 @@
+"""Contract 1: the cache key of one DynamoDB item. Pure; shared by reads and streams.
+
+A key is ``{prefix}mbc{VERSION}:{region}:{table}:{digest}`` where ``digest`` is the
+SHA-256 (base64url, unpadded) of an unambiguous JSON encoding of the item's
+primary-key attributes in canonical form: sorted by name, numbers normalized the
+way DynamoDB stores them, binary values as the bytes they stand for. Region and
+table names cannot contain ``:``, and the digest covers a length-delimited
+encoding, so distinct (region, table, key) triples never share a key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+CODEC_VERSION = 1
+_VERSION_TAG = f"mbc{CODEC_VERSION}"
+
+# Numbers DynamoDB is known to accept in requests. Anything else raises, and the
+# read path passes the request through so DynamoDB answers it with its own error.
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_MAX_DIGITS = 38
+_MIN_EXPONENT = -130  # smallest positive: 1E-130
+_MAX_EXPONENT = 125  # largest: 9.99...E+125
+
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+_REGION = re.compile(r"[a-z0-9-]*")
+
+BinaryText = Literal["base64", "utf-8"]
+
+
+def normalize_number(text: str) -> str:
+    """Canonical text of a DynamoDB number: ``"1.0"``, ``"01"``, ``"1e0"`` -> ``"1"``.
+
+    Raises ValueError for anything DynamoDB would reject (or might: such keys are
+    not cached).
+    """
+    if not isinstance(text, str) or _NUMBER.fullmatch(text) is None:
+        raise ValueError(f"not a DynamoDB number: {text!r}")
+    negative = text.startswith("-")
+    mantissa, _, exponent_text = text.lstrip("-").replace("E", "e").partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0")
+    if not digits:
+        return "0"  # every zero, -0 included
+    exponent = (int(exponent_text) if exponent_text else 0) - len(fraction)
+    stripped = digits.rstrip("0")
+    exponent += len(digits) - len(stripped)
+    digits = stripped
+    if len(digits) > _MAX_DIGITS:
+        raise ValueError(f"number has more than {_MAX_DIGITS} significant digits: {text!r}")
+    adjusted = exponent + len(digits) - 1  # exponent of the leading digit
+    if not _MIN_EXPONENT <= adjusted <= _MAX_EXPONENT:
+        raise ValueError(f"number out of DynamoDB's range: {text!r}")
+    return _plain_number(negative, digits, exponent)
+
+
+def _plain_number(negative: bool, digits: str, exponent: int) -> str:
+    """DynamoDB's own rendering: plain notation, no exponent, no trailing zeros."""
+    if exponent >= 0:
+        body = digits + "0" * exponent
+    elif -exponent < len(digits):
+        body = digits[:exponent] + "." + digits[exponent:]
+    else:
+        body = "0." + "0" * (-exponent - len(digits)) + digits
+    return "-" + body if negative else body
+
+
+def binary_value(value: Any, text: BinaryText = "base64") -> bytes:
+    """The bytes a ``B`` value stands for.
+
+    ``text`` says what a ``str`` means: base64 (stream events, the contract's
+    default) or UTF-8 (what botocore sends for a ``str`` passed as a blob).
+    """
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        if text == "utf-8":
+            return value.encode("utf-8")
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise ValueError(f"B value is not valid base64: {value!r}") from error
+    raise ValueError(f"B value must be bytes or str, got {type(value).__name__}")
+
+
+def parse_table(table: str, default_region: str | None) -> tuple[str, str]:
+    """``(region, table_name)`` from a table name or a table (or stream) ARN."""
+    if not isinstance(table, str):
+        raise ValueError(f"table name must be a str, got {type(table).__name__}")
+    if table.startswith("arn:"):
+        parts = table.split(":", 5)
+        if len(parts) != 6 or parts[2] != "dynamodb" or not parts[5].startswith("table/"):
+            raise ValueError(f"not a DynamoDB table ARN: {table!r}")
+        region = parts[3]
+        name = parts[5].split("/")[1]
+    else:
+        region, name = default_region or "", table
+    if _TABLE_NAME.fullmatch(name) is None:
+        raise ValueError(f"not a DynamoDB table name: {name!r}")
+    if _REGION.fullmatch(region) is None:
+        raise ValueError(f"not an AWS region: {region!r}")
+    return region, name
+
+
+def _canonical_attribute(name: str, value: Any, text: BinaryText) -> list[str]:
+    if not isinstance(name, str) or not isinstance(value, Mapping) or len(value) != 1:
+        raise ValueError(f"key attribute {name!r} is not a single-typed attribute value")
+    ((type_tag, raw),) = value.items()
+    if type_tag == "S":
+        if not isinstance(raw, str):
+            raise ValueError(f"S value of {name!r} must be a str")
+        return [name, "S", raw]
+    if type_tag == "N":
+        return [name, "N", normalize_number(raw)]
+    if type_tag == "B":
+        return [name, "B", base64.b64encode(binary_value(raw, text)).decode("ascii")]
+    raise ValueError(f"key attribute {name!r} has type {type_tag!r}; keys are S, N or B")
+
+
+def cache_key(
+    region: str,
+    table: str,
+    key_attributes: Mapping[str, Any],
+    *,
+    prefix: str = "",
+    binary_text: BinaryText = "base64",
+) -> str:
+    """The cache key of one item, from its primary-key attributes in wire format."""
+    if not key_attributes:
+        raise ValueError("an item key needs at least one attribute")
+    canonical = sorted(
+        _canonical_attribute(name, value, binary_text) for name, value in key_attributes.items()
+    )
+    encoded = json.dumps(canonical, ensure_ascii=False, separators=(",", ":"))
+    digest = hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).digest()
+    tail = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return f"{prefix}{_VERSION_TAG}:{region}:{table}:{tail}"

@@ -1,0 +1,97 @@
+"""Shared fixtures: a real moto server over HTTP, sessions, tables, clean state."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+import momento_botocore
+
+REGION = "us-east-1"
+
+# Never reach real AWS from the tests, whatever the machine's environment says.
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+    os.environ.pop(_name, None)
+os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+os.environ["AWS_DEFAULT_REGION"] = REGION
+os.environ.pop("MOMENTO_BOTOCORE_ENABLED", None)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server on a free loopback port; fails (never skips) if it cannot start."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    with urllib.request.urlopen(f"{url}/moto-api/", timeout=10) as response:
+        assert response.status == 200, "moto server did not answer"
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def endpoint(moto_endpoint: str) -> str:
+    """The moto server, emptied before the test."""
+    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+    return moto_endpoint
+
+
+@pytest.fixture(autouse=True)
+def _clean_registrations() -> Iterator[None]:
+    momento_botocore.stats(reset=True)
+    yield
+    momento_botocore.unregister_all()
+    momento_botocore.stats(reset=True)
+
+
+def new_session() -> boto3.Session:
+    return boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    )
+
+
+def create_table(
+    client: Any,
+    name: str = "items",
+    *,
+    hash_key: tuple[str, str] = ("pk", "S"),
+    range_key: tuple[str, str] | None = None,
+    stream_view: str | None = None,
+) -> None:
+    """Create a pay-per-request table, optionally with a stream."""
+    schema = [{"AttributeName": hash_key[0], "KeyType": "HASH"}]
+    attributes = [{"AttributeName": hash_key[0], "AttributeType": hash_key[1]}]
+    if range_key is not None:
+        schema.append({"AttributeName": range_key[0], "KeyType": "RANGE"})
+        attributes.append({"AttributeName": range_key[0], "AttributeType": range_key[1]})
+    extra: dict[str, Any] = {}
+    if stream_view is not None:
+        extra["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream_view}
+    client.create_table(
+        TableName=name,
+        KeySchema=schema,
+        AttributeDefinitions=attributes,
+        BillingMode="PAY_PER_REQUEST",
+        **extra,
+    )
+
+
+class RequestCounter:
+    """Counts GetItem (or any) requests that botocore actually sends over the wire."""
+
+    def __init__(self, client: Any, operation: str = "*") -> None:
+        self.count = 0
+        client.meta.events.register(f"before-send.dynamodb.{operation}", self._count)
+
+    def _count(self, **_: Any) -> None:
+        self.count += 1
