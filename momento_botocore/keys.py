@@ -32,6 +32,13 @@ _REGION = re.compile(r"[a-z0-9-]*")
 
 BinaryText = Literal["base64", "utf-8"]
 
+# Memos of the two functions every cached read calls. Both functions are pure, so
+# a memo only saves time: the hit path reads the same hot keys over and over.
+# Bounded (cleared when full); only successful results are kept.
+_MEMO_SIZE = 4096
+_TABLE_MEMO: dict[tuple[str, str | None], tuple[str, str]] = {}
+_KEY_MEMO: dict[tuple[Any, ...], str] = {}
+
 
 def normalize_number(text: str) -> str:
     """Canonical text of a DynamoDB number: ``"1.0"``, ``"01"``, ``"1e0"`` -> ``"1"``.
@@ -90,6 +97,19 @@ def binary_value(value: Any, text: BinaryText = "base64") -> bytes:
 
 def parse_table(table: str, default_region: str | None) -> tuple[str, str]:
     """``(region, table_name)`` from a table name or a table (or stream) ARN."""
+    if type(table) is str and (type(default_region) is str or default_region is None):
+        found = _TABLE_MEMO.get((table, default_region))
+        if found is not None:
+            return found
+        parsed = _parse_table(table, default_region)
+        if len(_TABLE_MEMO) >= _MEMO_SIZE:
+            _TABLE_MEMO.clear()
+        _TABLE_MEMO[(table, default_region)] = parsed
+        return parsed
+    return _parse_table(table, default_region)
+
+
+def _parse_table(table: str, default_region: str | None) -> tuple[str, str]:
     if not isinstance(table, str):
         raise ValueError(f"table name must be a str, got {type(table).__name__}")
     if table.startswith("arn:"):
@@ -134,6 +154,55 @@ def cache_key(
     binary_text: BinaryText = "base64",
 ) -> str:
     """The cache key of one item, from its primary-key attributes in wire format."""
+    memo_key = _memo_key(region, table, key_attributes, prefix, binary_text)
+    if memo_key is not None:
+        try:
+            found = _KEY_MEMO.get(memo_key)
+        except TypeError:  # an unhashable value (a bytearray): no memo
+            memo_key = None
+        else:
+            if found is not None:
+                return found
+    key = _cache_key(region, table, key_attributes, prefix, binary_text)
+    if memo_key is not None:
+        if len(_KEY_MEMO) >= _MEMO_SIZE:
+            _KEY_MEMO.clear()
+        _KEY_MEMO[memo_key] = key
+    return key
+
+
+def _memo_key(
+    region: str, table: str, key_attributes: Mapping[str, Any], prefix: str, binary_text: str
+) -> tuple[Any, ...] | None:
+    """What determines the key, as a tuple; None for shapes not worth a memo.
+
+    Only str/bytes values ever succeed, and no str equals a bytes, so two inputs
+    with the same tuple always have the same key (or both fail, and are not kept).
+    """
+    if type(key_attributes) is not dict:
+        return None
+    size = len(key_attributes)
+    if size == 1:
+        ((name, value),) = key_attributes.items()
+        if type(value) is dict and len(value) == 1:
+            ((tag, raw),) = value.items()
+            return (region, table, prefix, binary_text, name, tag, raw)
+    elif size == 2:
+        (name, value), (name2, value2) = key_attributes.items()
+        if type(value) is dict and len(value) == 1 and type(value2) is dict and len(value2) == 1:
+            ((tag, raw),) = value.items()
+            ((tag2, raw2),) = value2.items()
+            return (region, table, prefix, binary_text, name, tag, raw, name2, tag2, raw2)
+    return None
+
+
+def _cache_key(
+    region: str,
+    table: str,
+    key_attributes: Mapping[str, Any],
+    prefix: str,
+    binary_text: BinaryText,
+) -> str:
     if not key_attributes:
         raise ValueError("an item key needs at least one attribute")
     parts = [

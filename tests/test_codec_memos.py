@@ -1,0 +1,149 @@
+"""The key codec and entry decoder remember hot inputs; results must not change."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from momento_botocore import entries, keys
+from momento_botocore.entries import EntryKind, decode, encode_item
+from momento_botocore.keys import cache_key, parse_table
+
+VECTORS = json.loads((Path(__file__).parent / "vectors" / "keys.json").read_text("utf-8"))
+
+NESTED: dict[str, Any] = {
+    "pk": {"S": "a"},
+    "count": {"N": "1"},
+    "blob": {"B": b"\x00\xff"},
+    "tags": {"SS": ["x", "y"]},
+    "blobs": {"BS": [b"\x01"]},
+    "m": {"M": {"inner": {"L": [{"N": "1"}, {"M": {"deep": {"S": "d"}}}]}}},
+}
+
+
+@pytest.fixture(autouse=True)
+def _empty_memos() -> None:
+    keys._KEY_MEMO.clear()
+    keys._TABLE_MEMO.clear()
+    entries._MEMO.clear()
+
+
+@pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: v["name"])
+def test_pinned_vectors_give_their_keys_again_when_remembered(vector: dict[str, Any]) -> None:
+    for _ in range(3):
+        region, table = parse_table(vector["table"], vector["default_region"])
+        assert (
+            cache_key(region, table, vector["key"], prefix=vector["prefix"]) == vector["expected"]
+        )
+
+
+def test_binary_key_as_bytes_and_as_text_stay_distinct_in_either_order() -> None:
+    raw = b"\x01\x02"
+    text = base64.b64encode(raw).decode("ascii")
+    as_bytes = cache_key("r", "t", {"pk": {"B": raw}})
+    as_base64 = cache_key("r", "t", {"pk": {"B": text}})
+    as_utf8 = cache_key("r", "t", {"pk": {"B": text}}, binary_text="utf-8")
+    assert as_bytes == as_base64 != as_utf8
+    assert cache_key("r", "t", {"pk": {"B": text}}, binary_text="utf-8") == as_utf8
+    assert cache_key("r", "t", {"pk": {"B": text}}) == as_bytes
+
+
+def test_unhashable_binary_key_values_still_get_their_key() -> None:
+    expected = cache_key("r", "t", {"pk": {"B": b"ab"}})
+    assert cache_key("r", "t", {"pk": {"B": bytearray(b"ab")}}) == expected
+
+
+def test_invalid_keys_keep_failing_after_valid_ones_are_remembered() -> None:
+    cache_key("r", "t", {"pk": {"N": "1"}})
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            cache_key("r", "t", {"pk": {"N": 1}})
+        with pytest.raises(ValueError):
+            cache_key("r", "t", {"pk": {"N": "1x"}})
+
+
+def test_key_memo_is_bounded() -> None:
+    for n in range(keys._MEMO_SIZE + 10):
+        cache_key("r", "t", {"pk": {"S": str(n)}})
+    assert 0 < len(keys._KEY_MEMO) <= keys._MEMO_SIZE
+
+
+def test_table_names_keep_parsing_the_same_and_bad_ones_keep_failing() -> None:
+    arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/orders"
+    for _ in range(2):
+        assert parse_table(arn, "us-east-1") == ("eu-west-1", "orders")
+        assert parse_table("orders", "us-east-1") == ("us-east-1", "orders")
+        assert parse_table("orders", None) == ("", "orders")
+        with pytest.raises(ValueError):
+            parse_table("bad name", "us-east-1")
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["pk", "sk"]),
+        st.one_of(
+            st.builds(lambda s: {"S": s}, st.text(min_size=1, max_size=8)),
+            st.builds(lambda n: {"N": str(n)}, st.integers(-(10**6), 10**6)),
+            st.builds(lambda b: {"B": b}, st.binary(min_size=1, max_size=8)),
+        ),
+        min_size=1,
+    )
+)
+def test_a_remembered_key_equals_a_freshly_computed_one(key: dict[str, Any]) -> None:
+    first = cache_key("us-east-1", "items", key)
+    keys._KEY_MEMO.clear()
+    assert cache_key("us-east-1", "items", key) == first
+    assert cache_key("us-east-1", "items", key) == first
+
+
+def test_every_decode_of_an_entry_is_a_new_independent_item() -> None:
+    data = encode_item(NESTED)
+    first = decode(data)
+    assert first is not None and first.item == NESTED
+    assert first.item is not None
+    first.item["count"]["N"] = "2"
+    first.item["tags"]["SS"].append("z")
+    first.item["m"]["M"]["inner"]["L"][1]["M"]["deep"]["S"] = "changed"
+    del first.item["pk"]
+    for _ in range(2):
+        again = decode(data)
+        assert again is not None and again.kind is EntryKind.ITEM
+        assert again.item == NESTED
+        assert again.item is not first.item
+
+
+def test_an_entry_decoded_from_an_equal_bytes_object_is_the_same_item() -> None:
+    data = encode_item(NESTED)
+    decode(data)
+    copy = bytes(bytearray(data))
+    assert copy is not data
+    entry = decode(copy)
+    assert entry is not None and entry.item == NESTED
+    assert isinstance(entry.item["blob"]["B"], bytes)
+
+
+def test_garbage_with_our_prefix_stays_a_miss_every_time() -> None:
+    for _ in range(2):
+        assert decode(b"mbe1I{not json") is None
+        assert decode(b"mbe1I[]") is None
+
+
+def test_large_entries_are_decoded_every_time_and_not_remembered() -> None:
+    big = {"pk": {"S": "a"}, "body": {"S": "x" * (entries._MEMO_MAX_ENTRY_BYTES + 1)}}
+    data = encode_item(big)
+    for _ in range(2):
+        entry = decode(data)
+        assert entry is not None and entry.item == big
+    assert data not in entries._MEMO
+
+
+def test_entry_memo_is_bounded() -> None:
+    for n in range(entries._MEMO_SIZE + 10):
+        decode(encode_item({"pk": {"S": str(n)}}))
+    assert 0 < len(entries._MEMO) <= entries._MEMO_SIZE
