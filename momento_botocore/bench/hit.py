@@ -13,6 +13,8 @@ next to what the same function costs alone in a tight loop.
 
 from __future__ import annotations
 
+import statistics
+import time
 import timeit
 from collections.abc import Callable
 from typing import Any
@@ -99,6 +101,7 @@ def run(ctx: BenchContext) -> BenchResult:
         rounds=rounds,
         block=block,
         progress=ctx.progress("hit path"),
+        clock=time.thread_time,
     )
     result = BenchResult("hit")
     for kind in ("client", "Table"):
@@ -227,16 +230,19 @@ def run_breakdown(ctx: BenchContext) -> BenchResult:
     ]
     _check_hit(variants[-1].op(), "breakdown")  # type: ignore[arg-type]
     rounds, block = (9, 30) if ctx.quick else (101, 30)
-    samples = measure(variants, rounds=rounds, block=block, progress=ctx.progress("breakdown"))
+    samples = measure(
+        variants,
+        rounds=rounds,
+        block=block,
+        progress=ctx.progress("breakdown"),
+        clock=time.thread_time,
+    )
     alone = _alone(config, backend, key_text, item, quick=ctx.quick)
     steps = []
     for label, base, other in STEPS:
-        steps.append(
-            {
-                "piece": label,
-                "in_call_us": (median(samples, other) - median(samples, base)) * 1e6,
-            }
-        )
+        # Paired per round (adjacent blocks), so drift between rounds cancels out.
+        differences = [o - b for o, b in zip(samples[other], samples[base], strict=True)]
+        steps.append({"piece": label, "in_call_us": statistics.median(differences) * 1e6})
     floor_us = median(samples, "floor") * 1e6
     hit_us = median(samples, "hit") * 1e6
     r = ratio(samples, "hit", "floor")

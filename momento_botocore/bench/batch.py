@@ -1,0 +1,101 @@
+"""Benchmark 4: a BatchGetItem of 100 keys, all hits, against one GetItem hit.
+
+Both on the same registered client. The ratio says what a 100-key batch hit
+costs in GetItem hits; divided by 100 it is the cost of one key within a batch.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from momento_botocore.backends.memory import MemoryBackend
+from momento_botocore.bench.context import BenchContext
+from momento_botocore.bench.harness import Variant, measure, median, ratio
+from momento_botocore.bench.local import create_table, new_session, sample_item
+from momento_botocore.bench.model import BenchResult, Figure, unavailable
+
+TABLE = "bench-batch"
+KEYS = 100
+NAME = f"BatchGetItem {KEYS} keys all hits / one GetItem hit"
+
+
+def run(ctx: BenchContext) -> BenchResult:
+    import momento_botocore
+
+    moto = ctx.moto
+    moto.reset()
+    plain = new_session().client("dynamodb", endpoint_url=moto.endpoint)
+    create_table(plain, TABLE)
+    keys = [{"pk": {"S": f"item-{n}"}} for n in range(KEYS)]
+    for start in range(0, KEYS, 25):
+        plain.batch_write_item(
+            RequestItems={
+                TABLE: [
+                    {"PutRequest": {"Item": sample_item(key["pk"]["S"])}}
+                    for key in keys[start : start + 25]
+                ]
+            }
+        )
+    session = new_session()
+    registration = momento_botocore.register(session, ttl=3600, backend=MemoryBackend())
+    try:
+        client = session.client("dynamodb", endpoint_url=moto.endpoint)
+        sent = [0]
+
+        def count(**_: Any) -> None:
+            sent[0] += 1
+
+        client.meta.events.register("before-send.dynamodb", count)
+
+        def batch() -> Any:
+            return client.batch_get_item(RequestItems={TABLE: {"Keys": keys}})
+
+        def one() -> Any:
+            return client.get_item(TableName=TABLE, Key=keys[0])
+
+        for _ in range(3):  # fill (unprocessed keys are possible), then check
+            batch()
+        one()
+        before = sent[0]
+        answer = batch()
+        one()
+        if sent[0] != before:
+            return unavailable(
+                "batch",
+                NAME,
+                "not available: BatchGetItem is not served from the cache in this build "
+                "(BatchGetItem support, issue 5)",
+            )
+        if len(answer["Responses"].get(TABLE, [])) != KEYS:
+            raise RuntimeError("batch benchmark: the all-hits batch did not return every item")
+        rounds, block = (6, 4) if ctx.quick else (30, 6)
+        samples = measure(
+            [Variant("batch hit", batch), Variant("GetItem hit", one)],
+            rounds=rounds,
+            block=block,
+            progress=ctx.progress("BatchGetItem"),
+            clock=time.thread_time,
+        )
+    finally:
+        registration.unregister()
+    r = ratio(samples, "batch hit", "GetItem hit")
+    result = BenchResult("batch")
+    result.figures.append(
+        Figure(
+            "batch",
+            NAME,
+            ratio=r.value,
+            ratio_q1=r.q1,
+            ratio_q3=r.q3,
+            unit="us/call",
+            absolute={
+                "batch hit": median(samples, "batch hit") * 1e6,
+                "GetItem hit": median(samples, "GetItem hit") * 1e6,
+                "per key in the batch": median(samples, "batch hit") * 1e6 / KEYS,
+            },
+            note=f"per key: {r.value / KEYS:.3f} GetItem hits",
+        )
+    )
+    result.details = {"rounds": rounds, "calls_per_block": block, "keys": KEYS}
+    return result

@@ -1,0 +1,87 @@
+"""Benchmark 2: a miss that fills, against the same GetItem with no cache at all.
+
+Both clients talk to the same moto server. Before each cached call the entry is
+deleted (untimed), so every cached call is a real miss: lookup, HTTP round trip,
+then add-if-absent of the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from momento_botocore.backends.memory import MemoryBackend
+from momento_botocore.bench.context import BenchContext
+from momento_botocore.bench.harness import Variant, measure, median, ratio
+from momento_botocore.bench.local import REGION, create_table, new_session, sample_item
+from momento_botocore.bench.model import BenchResult, Figure, Goal
+from momento_botocore.keys import cache_key
+
+TABLE = "bench-miss"
+PK = "user-7"
+KEY = {"pk": {"S": PK}}
+GOAL = Goal("<=", 1.05)
+
+
+def run(ctx: BenchContext) -> BenchResult:
+    import momento_botocore
+
+    moto = ctx.moto
+    moto.reset()
+    plain = new_session().client("dynamodb", endpoint_url=moto.endpoint)
+    create_table(plain, TABLE)
+    plain.put_item(TableName=TABLE, Item=sample_item(PK))
+
+    backend = MemoryBackend()
+    session = new_session()
+    registration = momento_botocore.register(session, ttl=3600, backend=backend)
+    cached = session.client("dynamodb", endpoint_url=moto.endpoint)
+    entry_key = cache_key(REGION, TABLE, KEY, binary_text="utf-8")
+    try:
+        first = cached.get_item(TableName=TABLE, Key=KEY)
+        if first["ResponseMetadata"]["HTTPHeaders"].get("x-momento-cache") != "miss":
+            raise RuntimeError("miss benchmark: the first cached call was not a miss")
+        if backend.get(entry_key) is None:
+            raise RuntimeError("miss benchmark: the miss did not fill the cache")
+
+        def forget() -> None:
+            backend.delete(entry_key)
+
+        def get(client: Any) -> Any:
+            return lambda: client.get_item(TableName=TABLE, Key=KEY)
+
+        rounds, calls = (6, 10) if ctx.quick else (30, 20)
+        samples = measure(
+            [
+                Variant("uncached", get(plain)),
+                Variant("miss+fill", get(cached), prepare=forget),
+            ],
+            rounds=rounds,
+            block=calls,
+            per_call=True,
+            progress=ctx.progress("miss path"),
+        )
+    finally:
+        registration.unregister()
+    r = ratio(samples, "miss+fill", "uncached")
+    result = BenchResult("miss")
+    result.figures.append(
+        Figure(
+            "miss",
+            "GetItem miss that fills / uncached GetItem (moto server)",
+            ratio=r.value,
+            ratio_q1=r.q1,
+            ratio_q3=r.q3,
+            unit="ms/call",
+            absolute={
+                "miss+fill": median(samples, "miss+fill") * 1e3,
+                "uncached": median(samples, "uncached") * 1e3,
+            },
+            goal=GOAL,
+        )
+    )
+    result.details = {
+        "rounds": rounds,
+        "calls_per_block": calls,
+        "samples_ms": {k: [round(v * 1e3, 3) for v in vs] for k, vs in samples.items()},
+    }
+    return result

@@ -1,0 +1,129 @@
+"""Benchmark 3: a hit served by Momento through the official SDK, against a memory hit.
+
+The Momento side is the local Momento-protocol server (``momento_botocore.testing``)
+in a separate process, reached by the real ``momento`` SDK over gRPC on loopback:
+the cost of the SDK and one network round trip, not Momento's service latency.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import subprocess
+import sys
+import time
+from typing import Any
+
+from momento_botocore.backends.memory import MemoryBackend
+from momento_botocore.bench.context import BenchContext
+from momento_botocore.bench.harness import Variant, measure, median, ratio
+from momento_botocore.bench.local import REGION, new_session, sample_item
+from momento_botocore.bench.model import BenchResult, Figure, unavailable
+from momento_botocore.entries import encode_item
+from momento_botocore.keys import cache_key
+
+TABLE = "bench-items"
+PK = "user-42"
+KEY = {"pk": {"S": PK}}
+NAME = "GetItem hit via Momento SDK / memory hit"
+_NOWHERE = "http://127.0.0.1:9"
+
+
+def missing() -> str | None:
+    """Why this benchmark cannot run in this build, or None."""
+    for module in ("momento_botocore.testing", "momento_botocore.backends.momento", "momento"):
+        try:
+            found = importlib.util.find_spec(module)
+        except ModuleNotFoundError:
+            found = None
+        if found is None:
+            return f"not available: {module} is not in this build (Momento backend, issue 3)"
+    return None
+
+
+class _ServerProcess:
+    """``python -m momento_botocore.testing`` in a child process."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "momento_botocore.testing", "--port", "0"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            self.stop()
+            raise RuntimeError(f"local Momento server did not start: {line!r}")
+        host, _, port = line.removeprefix("listening on ").rpartition(":")
+        self.host, self.port = host, int(port)
+
+    def stop(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+
+
+def run(ctx: BenchContext) -> BenchResult:
+    reason = missing()
+    if reason is not None:
+        return unavailable("momento", NAME, reason)
+    import momento_botocore
+
+    testing: Any = importlib.import_module("momento_botocore.testing")
+    momento_module: Any = importlib.import_module("momento_botocore.backends.momento")
+    from momento import CredentialProvider
+
+    item = sample_item(PK)
+    entry_key = cache_key(REGION, TABLE, KEY, binary_text="utf-8")
+    server = _ServerProcess()
+    registrations = []
+    try:
+        backend = momento_module.MomentoBackend(
+            testing.DEFAULT_CACHE,
+            credential_provider=CredentialProvider.for_momento_local(server.host, server.port),
+        )
+        memory = MemoryBackend()
+        ops: dict[str, Any] = {}
+        for name, cache in (("memory hit", memory), ("Momento hit", backend)):
+            cache.set(entry_key, encode_item(item), 3600)
+            session = new_session()
+            registrations.append(momento_botocore.register(session, ttl=3600, backend=cache))
+            client = session.client("dynamodb", endpoint_url=_NOWHERE)
+            answer = client.get_item(TableName=TABLE, Key=KEY)
+            if answer["ResponseMetadata"]["HTTPHeaders"].get("x-momento-cache") != "hit":
+                raise RuntimeError(f"momento benchmark: {name} setup did not hit")
+            ops[name] = (lambda c: lambda: c.get_item(TableName=TABLE, Key=KEY))(client)
+        rounds, block = (8, 20) if ctx.quick else (40, 25)
+        samples = measure(
+            [Variant(name, op) for name, op in ops.items()],
+            rounds=rounds,
+            block=block,
+            progress=ctx.progress("Momento SDK"),
+            clock=time.perf_counter,
+        )
+    finally:
+        for registration in registrations:
+            registration.unregister()
+        server.stop()
+    r = ratio(samples, "Momento hit", "memory hit")
+    result = BenchResult("momento")
+    result.figures.append(
+        Figure(
+            "momento",
+            NAME,
+            ratio=r.value,
+            ratio_q1=r.q1,
+            ratio_q3=r.q3,
+            unit="us/call",
+            absolute={
+                "Momento hit": median(samples, "Momento hit") * 1e6,
+                "memory hit": median(samples, "memory hit") * 1e6,
+            },
+            note="local Momento-protocol server in another process, loopback gRPC",
+        )
+    )
+    result.details = {"rounds": rounds, "calls_per_block": block}
+    return result
