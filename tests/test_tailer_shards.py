@@ -401,7 +401,11 @@ def test_requests_match_the_real_service_model() -> None:
         stub.add_response(
             "get_shard_iterator",
             {"ShardIterator": "iterator-child-0"},
-            {"StreamArn": ARN, "ShardId": "shardId-00000001700000000001-child1", "ShardIteratorType": ANY},
+            {
+                "StreamArn": ARN,
+                "ShardId": "shardId-00000001700000000001-child1",
+                "ShardIteratorType": ANY,
+            },
         )
         stub.add_response(
             "get_records",
