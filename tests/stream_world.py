@@ -13,6 +13,7 @@ from conftest import REGION, RequestCounter, create_table
 import momento_botocore
 from momento_botocore.backends.base import Backend
 from momento_botocore.backends.memory import MemoryBackend
+from momento_botocore.config import CacheConfig
 from momento_botocore.entries import Entry, decode
 from momento_botocore.keys import cache_key
 from momento_botocore.streams import make_handler
@@ -44,12 +45,15 @@ class World:
         view: str = "NEW_IMAGE",
         backend: Backend | None = None,
         ttl: float = 300,
+        config: CacheConfig | None = None,
         start: str = TRIM_HORIZON,
         **tailer_options: Any,
     ) -> None:
         self.backend = backend if backend is not None else MemoryBackend()
         reader_session = new_session()
-        self.registration = momento_botocore.register(reader_session, ttl=ttl, backend=self.backend)
+        self.registration = momento_botocore.register(
+            reader_session, config=config or CacheConfig(ttl=ttl), backend=self.backend
+        )
         self.reader_session = reader_session
         self.reader = reader_session.client("dynamodb", endpoint_url=endpoint)
         self.sent = RequestCounter(self.reader, "GetItem")
