@@ -418,3 +418,13 @@ def test_requests_match_the_real_service_model() -> None:
         stub.assert_no_pending_responses()
     assert recorder.delivered == numbers(parent, child)
     assert recorder.version("a") == 2
+
+
+def test_drain_waits_out_a_backoff_instead_of_calling_it_caught_up() -> None:
+    fake = FakeStreams()
+    fake.add_shard("shard-1", None, stream_record("a", 1))
+    fake.failures["get_records"] = _once(client_error("LimitExceededException", "GetRecords"))
+    recorder = Recorder()
+    tail = StreamTailer(recorder, table="items", client=fake, start=TRIM_HORIZON, retry_delay=0.01)
+    assert tail.drain() == 1
+    assert recorder.version("a") == 1
