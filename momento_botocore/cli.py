@@ -12,23 +12,26 @@ from typing import Any
 from momento_botocore.config import CacheConfig, ConfigurationError
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="momento-botocore",
-        description="A transparent cache for DynamoDB reads made with boto3/botocore.",
+        prog="momento-botocore", description="A Momento cache in front of DynamoDB reads."
     )
-    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _add_tail_parser(subcommands)
-    args = parser.parse_args(argv)
-    result: int = args.run(args)
-    return result
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_tail_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
 
 
 # tail ----------------------------------------------------------------------------------
 
 
-def _add_tail_parser(subcommands: Any) -> None:
-    tail = subcommands.add_parser(
+def _add_tail_parser(commands: Any) -> None:
+    tail = commands.add_parser(
         "tail",
         help="apply a table's DynamoDB stream to the cache (the invalidator, outside Lambda)",
         description=(
@@ -58,7 +61,7 @@ def _add_tail_parser(subcommands: Any) -> None:
         help="seconds between polls when the stream is idle (default 0.5)",
     )
     tail.add_argument("-v", "--verbose", action="store_true", help="log every batch")
-    tail.set_defaults(run=_tail)
+    tail.set_defaults(func=_tail)
 
 
 def _tail(args: argparse.Namespace) -> int:
@@ -158,5 +161,5 @@ def _logging_handler(invalidator: Any, say: Any) -> Any:
     return handler
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
