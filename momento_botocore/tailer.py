@@ -71,6 +71,7 @@ class PollResult:
     shards_read: int
     errors: int = 0  # stream API calls that failed
     shards_backing_off: int = 0  # skipped this round, waiting after a failure
+    shards_finished: int = 0  # read to their end this round (children to look for)
 
     @property
     def idle(self) -> bool:
@@ -81,6 +82,7 @@ class PollResult:
             or self.records_pending
             or self.errors
             or self.shards_backing_off
+            or self.shards_finished
         )
 
 
@@ -357,6 +359,7 @@ class StreamTailer:
             self._discover(arn)
         read = delivered = shards_read = backing_off = 0
         errors_before = self.stats.errors
+        finished_before = self.stats.shards_finished
         for shard in list(self._shards.values()):
             if self._stop.is_set():
                 break
@@ -373,7 +376,8 @@ class StreamTailer:
         self.stats.records_read += read
         self.stats.records_delivered += delivered
         errors = self.stats.errors - errors_before
-        return PollResult(read, delivered, pending, shards_read, errors, backing_off)
+        finished = self.stats.shards_finished - finished_before
+        return PollResult(read, delivered, pending, shards_read, errors, backing_off, finished)
 
     def _parent_done(self, shard: _Shard) -> bool:
         parent = self._shards.get(shard.parent_id) if shard.parent_id else None

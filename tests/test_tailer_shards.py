@@ -428,3 +428,17 @@ def test_drain_waits_out_a_backoff_instead_of_calling_it_caught_up() -> None:
     tail = StreamTailer(recorder, table="items", client=fake, start=TRIM_HORIZON, retry_delay=0.01)
     assert tail.drain() == 1
     assert recorder.version("a") == 1
+
+
+def test_a_parent_that_ends_on_an_empty_page_still_leads_to_its_children() -> None:
+    fake = FakeStreams()
+    fake.add_shard("shard-1", None, stream_record("a", 1))
+    recorder = Recorder()
+    tail = tailer(fake, recorder, shard_refresh_interval=3600)
+    tail.drain()
+    fake.close("shard-1")  # nothing more in the parent: its next page is empty and final
+    fake.add_shard("shard-2", "shard-1", stream_record("a", 2))
+
+    tail.drain()
+
+    assert recorder.version("a") == 2
