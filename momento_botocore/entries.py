@@ -41,14 +41,19 @@ _ABSENT_ENTRY = Entry(EntryKind.ABSENT)
 _TOMBSTONE_ENTRY = Entry(EntryKind.TOMBSTONE)
 _SCALARS = frozenset({"S", "N"})
 
-# Hot entries are decoded (and checked) once: the memo maps an ITEM entry's bytes
-# to a marshal snapshot of its item, and marshal.loads gives a fresh, independent
-# copy in C at about half the cost of json.loads, without the check in Python.
-# marshal data is made here from checked items and never leaves the process.
+# Hot entries are decoded (and checked) once. The memo maps an ITEM entry's bytes
+# to a template of its item; each decode builds a new item from the template:
+# immutable values (str, bytes, bool) are shared, sets get new lists, and maps and
+# lists are rebuilt by marshal.loads (in C) from a snapshot made here, from a
+# checked item (marshal data never comes from outside the process). Every call
+# still returns objects of its own to mutate, at a fraction of json.loads' cost.
 # Bounded by count and by entry size; cleared when full.
 _MEMO_SIZE = 4096
 _MEMO_MAX_ENTRY_BYTES = 4096
-_MEMO: dict[bytes, bytes] = {}
+_SHARED, _LISTED, _MARSHALLED = 0, 1, 2
+_IMMUTABLE = frozenset({"S", "N", "B", "BOOL", "NULL"})
+_Template = tuple[tuple[str, str, Any, int], ...]
+_MEMO: dict[bytes, _Template] = {}
 _SCALAR_SETS = frozenset({"SS", "NS"})
 
 
@@ -78,9 +83,9 @@ def decode(data: bytes | None) -> Entry | None:
     if data is None:
         return None
     if type(data) is bytes:
-        snapshot = _MEMO.get(data)
-        if snapshot is not None:
-            return Entry(EntryKind.ITEM, marshal.loads(snapshot))
+        template = _MEMO.get(data)
+        if template is not None:
+            return Entry(EntryKind.ITEM, _from_template(template))
     if not data.startswith(FORMAT_TAG):
         return None
     if data == _ABSENT:
@@ -100,8 +105,35 @@ def decode(data: bytes | None) -> Entry | None:
     if type(data) is bytes and len(data) <= _MEMO_MAX_ENTRY_BYTES:
         if len(_MEMO) >= _MEMO_SIZE:
             _MEMO.clear()
-        _MEMO[data] = marshal.dumps(item, 2)  # version 2: no back-references, fastest loads
+        _MEMO[data] = _template(item)
     return Entry(EntryKind.ITEM, item)
+
+
+def _template(item: dict[str, Any]) -> _Template:
+    parts = []
+    for name, value in item.items():
+        ((tag, raw),) = value.items()
+        if tag in _IMMUTABLE:
+            parts.append((name, tag, raw, _SHARED))
+        elif tag in _SCALAR_SETS or tag == "BS":
+            parts.append((name, tag, tuple(raw), _LISTED))
+        else:  # M, L: version 2 has no back-references, the fastest to load
+            parts.append((name, tag, marshal.dumps(raw, 2), _MARSHALLED))
+    return tuple(parts)
+
+
+def _from_template(template: _Template) -> dict[str, Any]:
+    loads = marshal.loads
+    return {
+        name: (
+            {tag: raw}
+            if how == _SHARED
+            else {tag: list(raw)}
+            if how == _LISTED
+            else {tag: loads(raw)}
+        )
+        for name, tag, raw, how in template
+    }
 
 
 def _name(name: Any) -> str:
