@@ -33,16 +33,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _add_demo_parser(commands: Any) -> None:
-    demo = commands.add_parser("demo", help="run the demo on the embedded defaults")
-    demo.add_argument("--items", type=int, default=500, help="items in the demo table")
-    demo.add_argument("--reads", type=int, default=4000, help="GetItem calls per run")
+    demo = commands.add_parser(
+        "demo",
+        help="run the demo on the embedded defaults (moto, memory backend, stream tailer)",
+    )
+    demo.add_argument("--items", type=int, default=1000, help="items in the demo table")
+    demo.add_argument(
+        "--seconds", type=float, default=30.0, help="workload time, a third of it uncached"
+    )
+    demo.add_argument(
+        "--out", default="momento-botocore-demo", help="folder for the plot (default: %(default)s)"
+    )
     demo.set_defaults(func=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from momento_botocore.demo import run_demo
 
-    return run_demo(items=args.items, reads=args.reads)
+    if args.items < 1 or args.seconds <= 0:
+        print("momento-botocore demo: --items and --seconds must be positive", file=sys.stderr)
+        return 2
+    run_demo(items=args.items, seconds=args.seconds, out_dir=args.out)
+    return 0
 
 
 # tail ----------------------------------------------------------------------------------

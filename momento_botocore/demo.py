@@ -1,122 +1,122 @@
-"""The demo: embedded DynamoDB (moto's server, in-process) + the memory backend.
+"""The demo: embedded defaults only. DynamoDB is moto's server (in-process, with
+a stream), the cache is the memory backend, and the stream tailer keeps it fresh.
 
-A read-heavy workload runs twice, uncached and cached, over the same items; the
-demo prints hit rate and latency percentiles. moto comes from the ``demo`` extra.
+The same Zipf read/write workload runs twice: without the cache, then with it
+(reads through a registered client, writes by a plain client, the tailer
+applying the table's stream). It ends with a short table: hit rate, read latency
+p50/p99 with and without the cache, stale reads, and where the plots went.
+moto comes from the ``demo`` extra, matplotlib (plots) from the ``bench`` extra.
 """
 
 from __future__ import annotations
 
-import logging
-import random
-import statistics
 import sys
-import time
-from dataclasses import dataclass
-from typing import Any, TextIO
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TextIO
 
-TABLE = "demo-items"
+from momento_botocore.bench.local import MotoServer, Progress
+from momento_botocore.bench.workload import (
+    LABELS,
+    WorkloadRun,
+    WorkloadSpec,
+    percentile,
+    run_mode,
+    stream_support_missing,
+)
 
-
-@dataclass(frozen=True)
-class RunResult:
-    label: str
-    latencies_ms: list[float]
-    hits: int
-    reads: int
-
-    def percentile(self, fraction: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-    @property
-    def hit_rate(self) -> float:
-        return self.hits / self.reads if self.reads else 0.0
+DEFAULT_SPEC = WorkloadSpec(
+    items=1000, seconds=30.0, read_rate=200.0, write_rate=10.0, ttl=300.0, grace=1.0
+)
 
 
-def _start_moto() -> tuple[Any, str]:
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as error:  # pragma: no cover - depends on the install
-        raise SystemExit("the demo needs moto: pip install 'momento-botocore[demo]'") from error
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on the console
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    return server, f"http://{host}:{port}"
-
-
-def _zipf_keys(count: int, reads: int, seed: int) -> list[int]:
-    rng = random.Random(seed)
-    weights = [1.0 / (rank + 1) for rank in range(count)]
-    return rng.choices(range(count), weights=weights, k=reads)
-
-
-def _run(label: str, client: Any, keys: list[int], out: TextIO) -> RunResult:
-    latencies: list[float] = []
-    hits = 0
-    step = max(1, len(keys) // 10)
-    for done, n in enumerate(keys, 1):
-        started = time.perf_counter()
-        answer = client.get_item(TableName=TABLE, Key={"id": {"S": f"item-{n}"}})
-        latencies.append((time.perf_counter() - started) * 1000)
-        hits += answer["ResponseMetadata"]["HTTPHeaders"].get("x-momento-cache") == "hit"
-        if done % step == 0:
-            out.write(f"\r  {label:<9} {done * 100 // len(keys):3d}%")
-            out.flush()
-    out.write("\n")
-    return RunResult(label, latencies, hits, len(keys))
+@dataclass
+class DemoResult:
+    uncached: WorkloadRun
+    cached: WorkloadRun
+    plot: Path | None
 
 
 def run_demo(
-    *, items: int = 500, reads: int = 4000, seed: int = 7, out: TextIO = sys.stdout
-) -> int:
-    """Run the demo; returns a process exit code."""
-    import boto3
-
-    import momento_botocore
-
-    out.write("momento-botocore demo: embedded DynamoDB (moto) + memory backend\n")
-    server, endpoint = _start_moto()
+    *,
+    items: int = DEFAULT_SPEC.items,
+    seconds: float = DEFAULT_SPEC.seconds,
+    out_dir: Path | str = "momento-botocore-demo",
+    out: TextIO = sys.stdout,
+) -> DemoResult:
+    """Run the demo: a third of ``seconds`` without the cache, the rest with it."""
+    console = Progress(out)
+    missing = stream_support_missing()
+    cached_mode = "refresh" if missing is None else "ttl"
+    spec = replace(DEFAULT_SPEC, items=items)
+    bucket = max(0.5, min(1.0, seconds / 20))
+    uncached_spec = replace(spec, seconds=seconds / 3, bucket=bucket)
+    cached_spec = replace(spec, seconds=seconds - seconds / 3, bucket=bucket)
+    console.line(
+        "momento-botocore demo: embedded DynamoDB (moto, in-process, with a stream), "
+        "memory backend, stream tailer"
+    )
+    if missing is not None:
+        console.line(f"no stream invalidator in this build ({missing}): TTL-only caching")
+    console.line(
+        f"{items} items; {spec.read_rate:g} GetItem/s by a cached client and "
+        f"{spec.write_rate:g} PutItem/s by another (Zipf: hot items are read and written most)"
+    )
+    moto = MotoServer()
     try:
-        session_args = {
-            "aws_access_key_id": "demo",
-            "aws_secret_access_key": "demo",
-            "region_name": "us-east-1",
-        }
-        plain = boto3.Session(**session_args).client("dynamodb", endpoint_url=endpoint)
-        plain.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
+        console.line(f"1/2 without the cache ({uncached_spec.seconds:.0f} s) ...")
+        uncached = run_mode(moto, uncached_spec, "none", progress=console.update)
+        console.line(
+            f"    {uncached.reads} reads, p50 {uncached.latency(0.5):.2f} ms, "
+            f"p99 {uncached.latency(0.99):.2f} ms"
         )
-        out.write(f"  loading {items} items into table {TABLE!r} at {endpoint}\n")
-        for n in range(items):
-            plain.put_item(
-                TableName=TABLE,
-                Item={
-                    "id": {"S": f"item-{n}"},
-                    "price": {"N": str(n * 1.25)},
-                    "tags": {"SS": ["demo", f"group-{n % 7}"]},
-                },
-            )
-        keys = _zipf_keys(items, reads, seed)
-        uncached = _run("uncached", plain, keys, out)
-        session = boto3.Session(**session_args)
-        registration = momento_botocore.register(session, ttl=300)
-        cached_client = session.client("dynamodb", endpoint_url=endpoint)
-        cached = _run("cached", cached_client, keys, out)
-        registration.unregister()
+        console.line(f"2/2 with the cache: {LABELS[cached_mode]} ({cached_spec.seconds:.0f} s) ...")
+        cached = run_mode(moto, cached_spec, cached_mode, progress=console.update)
+        console.line(
+            f"    {cached.reads} reads, hit rate {cached.hit_rate:.1%}, "
+            f"p50 {cached.latency(0.5):.2f} ms, p99 {cached.latency(0.99):.2f} ms"
+        )
     finally:
-        server.stop()
+        moto.stop()
+    plot = None
+    from momento_botocore.bench import plots
 
-    out.write(f"\n  {reads} GetItem calls over {items} items (Zipf-distributed keys)\n\n")
-    out.write(f"  {'':<10}{'hit rate':>10}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}\n")
-    for result in (uncached, cached):
-        out.write(
-            f"  {result.label:<10}{result.hit_rate:>10.1%}{result.percentile(0.50):>10.3f}"
-            f"{result.percentile(0.99):>10.3f}{statistics.fmean(result.latencies_ms):>10.3f}\n"
+    if plots.available():
+        plot = plots.demo(uncached, cached, Path(out_dir) / "demo.png")
+    result = DemoResult(uncached, cached, plot)
+    out.write(summary(result))
+    out.flush()
+    return result
+
+
+def summary(result: DemoResult) -> str:
+    uncached, cached = result.uncached, result.cached
+    grace = cached.spec.grace
+    lines = [
+        "",
+        f"  {'':<16}{'hit rate':>10}{'p50 ms':>10}{'p99 ms':>10}{'stale reads':>14}",
+    ]
+    for name, run in (("without cache", uncached), ("with cache", cached)):
+        hit_rate = "-" if run.mode == "none" else f"{run.hit_rate:.1%}"
+        lines.append(
+            f"  {name:<16}{hit_rate:>10}{run.latency(0.5):>10.2f}"
+            f"{run.latency(0.99):>10.2f}{run.stale:>14}"
         )
-    speedup = statistics.fmean(uncached.latencies_ms) / statistics.fmean(cached.latencies_ms)
-    out.write(f"\n  mean read is {speedup:.1f}x faster with the cache\n")
-    return 0
+    lines.append("")
+    lines.append(
+        f"  DynamoDB reads saved: {cached.hits} of {cached.reads} ({cached.hit_rate:.0%}); "
+        f"writes: {cached.writes}"
+    )
+    lag = ""
+    if cached.lag_ms:
+        p50, p99 = percentile(cached.lag_ms, 0.5), percentile(cached.lag_ms, 0.99)
+        lag = f"; stream lag p50 {p50:.0f} ms, p99 {p99:.0f} ms"
+    lines.append(
+        f"  stale reads = older than the last write acknowledged {grace:g} s before the read "
+        f"({cached.stale_any} of any age{lag})"
+    )
+    if result.plot is not None:
+        lines.append(f"  plot: {result.plot}")
+    else:
+        lines.append("  plot: not written (pip install 'momento-botocore[bench]' for matplotlib)")
+    return "\n".join(lines) + "\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 import urllib.request
 from typing import Any, TextIO
 
@@ -77,16 +78,23 @@ def sample_item(pk: str, version: int = 0) -> dict[str, Any]:
 class Progress:
     """One-line progress on a terminal (or plain lines elsewhere)."""
 
-    def __init__(self, out: TextIO = sys.stdout) -> None:
+    def __init__(self, out: TextIO = sys.stdout, every: float = 5.0) -> None:
         self.out = out
         self._tty = bool(getattr(out, "isatty", lambda: False)())
         self._open = False
+        self._every = every
+        self._last = time.monotonic()
 
     def update(self, text: str) -> None:
+        """Overwrite the status line on a terminal; elsewhere a line every few seconds."""
         if self._tty:
             self.out.write(f"\r\033[K  {text}")
             self.out.flush()
             self._open = True
+        elif time.monotonic() - self._last >= self._every:
+            self._last = time.monotonic()
+            self.out.write(f"  ... {text}\n")
+            self.out.flush()
 
     def line(self, text: str) -> None:
         if self._open:

@@ -79,6 +79,7 @@ class Bucket:
     stale: int = 0
     stale_any: int = 0
     writes: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
 
     @property
     def hit_rate(self) -> float:
@@ -335,6 +336,7 @@ def run_mode(
             hit = answer["ResponseMetadata"]["HTTPHeaders"].get("x-momento-cache") == "hit"
             bucket = bucket_at(began)
             bucket.reads += 1
+            bucket.latencies_ms.append(elapsed_ms)
             run.reads += 1
             run.latencies_ms.append(elapsed_ms)
             if hit:
@@ -363,7 +365,8 @@ def run_mode(
             registration.unregister()
     if errors:
         raise RuntimeError(f"the workload's writer failed: {errors[0]!r}") from errors[0]
-    run.buckets = [b for b in buckets if b.start < run.seconds]
+    # Whole buckets only: a last, partial one would plot a few reads as a point.
+    run.buckets = [b for b in buckets if b.start + spec.bucket <= run.seconds + 1e-6]
     return run
 
 

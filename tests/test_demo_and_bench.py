@@ -1,0 +1,78 @@
+"""The demo and the benchmark runner, run small: they finish and report what they measured."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from momento_botocore.bench import BENCHMARKS, run_bench, select
+from momento_botocore.cli import main
+from momento_botocore.demo import run_demo
+
+
+def _row(text: str, label: str) -> list[str]:
+    line = next(line for line in text.splitlines() if line.strip().startswith(label + " "))
+    return line.strip()[len(label) :].split()
+
+
+def test_demo_runs_small_and_ends_with_its_table(tmp_path: Path) -> None:
+    out = io.StringIO()
+    result = run_demo(items=40, seconds=3, out_dir=tmp_path, out=out)
+    text = out.getvalue()
+
+    assert result.uncached.reads > 0 and result.uncached.hits == 0
+    assert result.cached.reads > 0 and result.cached.writes > 0
+    assert result.cached.hit_rate > 0.5  # 40 hot items: most reads are hits
+    assert result.cached.lag_ms, "the stream tailer applied no write"
+    lines = [line.split() for line in text.splitlines()]
+    assert ["hit", "rate", "p50", "ms", "p99", "ms", "stale", "reads"] in lines
+    hit_rate, p50, p99, stale = _row(text, "with cache")
+    assert hit_rate == f"{result.cached.hit_rate:.1%}"
+    assert float(p50) == pytest.approx(result.cached.latency(0.5), abs=0.01)
+    assert float(p99) == pytest.approx(result.cached.latency(0.99), abs=0.01)
+    assert int(stale) == result.cached.stale
+    assert _row(text, "without cache")[0] == "-"
+    assert f"DynamoDB reads saved: {result.cached.hits} of {result.cached.reads}" in text
+    if result.plot is not None:
+        assert result.plot.read_bytes().startswith(b"\x89PNG")
+        assert f"plot: {result.plot}" in text
+    else:
+        assert "plot: not written" in text
+
+
+def test_bench_writes_json_markdown_and_figures_with_ratios(tmp_path: Path) -> None:
+    results = run_bench(["hit", "invalidator"], quick=True, out_dir=tmp_path, out=io.StringIO())
+    data = json.loads((tmp_path / "results.json").read_text("utf-8"))
+    assert [b["name"] for b in data["benchmarks"]] == ["hit", "invalidator"]
+    assert data["machine"]["cpus"] and data["machine"]["versions"]["botocore"]
+    hit = data["benchmarks"][0]["figures"]
+    assert [f["name"] for f in hit] == [
+        "GetItem hit / floor (low-level client)",
+        "GetItem hit / floor (Table)",
+    ]
+    for figure in hit:
+        assert figure["ratio"] > 1.0  # a hit does more than the floor
+        assert figure["ratio_q1"] <= figure["ratio"] <= figure["ratio_q3"]
+        assert figure["absolute"]["hit"] > figure["absolute"]["floor"] > 0
+        assert figure["goal"] == "ratio <= 1.15" and figure["met"] in (True, False)
+    rates = data["benchmarks"][1]["figures"]
+    assert [f["value"] > 0 for f in rates] == [True, True]
+    markdown = (tmp_path / "results.md").read_text("utf-8")
+    assert "| hit | GetItem hit / floor (low-level client) |" in markdown
+    assert "stream records/s, batches of 1000" in markdown
+    assert results[0].figures[0].ratio == hit[0]["ratio"]
+
+
+def test_bench_selection_by_name() -> None:
+    assert select(None) == list(BENCHMARKS)
+    assert select("miss, hit") == ["miss", "hit"]
+    with pytest.raises(ValueError, match="unknown benchmark"):
+        select("hit,nope")
+
+
+def test_bench_cli_rejects_unknown_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--only", "nope"]) == 2
+    assert "unknown benchmark(s) nope" in capsys.readouterr().out
