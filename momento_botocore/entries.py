@@ -55,16 +55,19 @@ _IMMUTABLE = frozenset({"S", "N", "B", "BOOL", "NULL"})
 _Template = tuple[tuple[str, str, Any, int], ...]
 _MEMO: dict[bytes, _Template] = {}
 _SCALAR_SETS = frozenset({"SS", "NS"})
+# One encoder for every entry: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def encode_item(item: Mapping[str, Any]) -> bytes:
     """An ITEM entry. ``B`` values may be bytes or base64 text (as in stream events)."""
     if not isinstance(item, Mapping):
         raise ValueError("an item must be a mapping of attribute names to values")
-    wire = {_name(name): _to_json(value) for name, value in item.items()}
-    return _ITEM_PREFIX + json.dumps(wire, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8", "surrogatepass"
-    )
+    wire = {
+        name if type(name) is str else _name(name): _to_json(value)
+        for name, value in item.items()
+    }
+    return _ITEM_PREFIX + _ENCODER.encode(wire).encode("utf-8", "surrogatepass")
 
 
 def encode_absent() -> bytes:
@@ -142,7 +145,31 @@ def _name(name: Any) -> str:
     return name
 
 
-def _to_json(value: Any) -> dict[str, Any]:
+def _to_json(value: Any) -> Any:
+    """``value`` ready for ``json.dumps``: itself when it already is (the common case:
+    an item botocore parsed), else a converted copy. Raises ValueError when invalid."""
+    if type(value) is dict and len(value) == 1:
+        ((tag, raw),) = value.items()
+        if tag == "S" or tag == "N":
+            if type(raw) is str:
+                return value
+        elif tag == "BOOL" or tag == "NULL":
+            if type(raw) is bool:
+                return value
+        elif tag == "SS" or tag == "NS":
+            if type(raw) is list and all(type(member) is str for member in raw):
+                return value
+        elif tag == "M":
+            if type(raw) is dict:
+                return {
+                    "M": {k if type(k) is str else _name(k): _to_json(v) for k, v in raw.items()}
+                }
+        elif tag == "L" and type(raw) is list:
+            return {"L": [_to_json(member) for member in raw]}
+    return _convert(value)
+
+
+def _convert(value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping) or len(value) != 1:
         raise ValueError(f"not an attribute value: {value!r}")
     ((tag, raw),) = value.items()

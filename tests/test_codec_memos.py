@@ -147,3 +147,31 @@ def test_entry_memo_is_bounded() -> None:
     for n in range(entries._MEMO_SIZE + 10):
         decode(encode_item({"pk": {"S": str(n)}}))
     assert 0 < len(entries._MEMO) <= entries._MEMO_SIZE
+
+
+def test_encoding_gives_the_same_entry_for_parsed_items_and_other_shapes() -> None:
+    parsed = {"pk": {"S": "a"}, "tags": {"SS": ["x", "y"]}, "m": {"M": {"n": {"N": "1"}}}}
+    other_shapes = {
+        "pk": {"S": "a"},
+        "tags": {"SS": ("x", "y")},
+        "m": {"M": {"n": {"N": "1"}}},
+    }
+    assert encode_item(parsed) == encode_item(other_shapes)
+    entry = decode(encode_item(other_shapes))
+    assert entry is not None and entry.item == parsed
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"S": 1},
+        {"N": 1.5},
+        {"BOOL": "true"},
+        {"SS": ["a", 1]},
+        {"M": {"x": {"S": None}}},
+        {"Q": "x"},
+    ],
+)
+def test_encoding_still_rejects_malformed_values(value: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        encode_item({"pk": {"S": "a"}, "bad": value})
