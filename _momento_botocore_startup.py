@@ -3,17 +3,21 @@
 ``momento_botocore.pth`` (installed at the top of site-packages) imports this module
 only when ``MOMENTO_BOTOCORE_ENABLED`` is set; on AWS Lambda, the package's
 ``sitecustomize.py`` does. It uses the standard library only and imports nothing of
-momento_botocore or botocore: a true value puts a one-shot finder on
-``sys.meta_path`` that, right after botocore's package has been executed, calls
+momento_botocore or botocore. A true value puts a one-shot finder on
+``sys.meta_path``; right after botocore's package has been executed, it adds a
+botocore initializer, and when the first botocore session is created, that calls
 ``momento_botocore.activation.activate()`` (``register(None,
-config=CacheConfig.from_env())``). A process that never imports botocore never pays
-for it.
+config=CacheConfig.from_env())``) and covers that session too. Waiting for the first
+session (not just the import) lets a program import momento_botocore itself, which
+imports botocore, without a circular import. A process that never imports botocore
+never pays for more than this module.
 
 Nothing here raises: a problem is one line on stderr, and the process runs uncached.
 """
 
 from __future__ import annotations
 
+import _thread
 import os
 import sys
 
@@ -28,8 +32,8 @@ TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
 FALSE_VALUES = frozenset({"", "0", "false", "no", "off"})
 PREFIX = "momento-botocore: "
 
-#: What activation did in this interpreter, for ``momento-botocore doctor``:
-#: "off", "waiting for botocore", "active" or "failed".
+#: What activation did in this interpreter, for ``momento-botocore doctor``: "off",
+#: "waiting for botocore", "waiting for a botocore session", "active" or "failed".
 state = "off"
 #: Why it failed (the line printed on stderr), or "".
 detail = ""
@@ -62,26 +66,56 @@ def install(environ: Mapping[str, str] | None = None, *, via: str = ".pth") -> N
         if not switch:
             return
         started_by, _environ = via, environ
-        if "botocore" in sys.modules:  # someone imported it before us: activate now
+        if "botocore" in sys.modules:  # imported before us: sessions may exist already
             activate_now()
             return
         if not any(isinstance(finder, AfterImport) for finder in sys.meta_path):
-            sys.meta_path.insert(0, AfterImport("botocore", activate_now))
+            sys.meta_path.insert(0, AfterImport("botocore", _botocore_imported))
         state = "waiting for botocore"
     except Exception as error:
         fail(_describe(error))
 
 
-def activate_now() -> None:
-    """Register the read hooks for every botocore session. Never raises."""
+def activate_now(session: object = None) -> None:
+    """Register the read hooks for every botocore session (and ``session``). Never raises."""
     global state, detail
     try:
         activation = _import_activation()
-        activation.activate(_environ)
+        activation.activate_from_startup(_environ, session)
     except Exception as error:
         fail(_describe(error))
     else:
         state, detail = "active", ""
+
+
+def _botocore_imported() -> None:
+    global state
+    try:
+        botocore = sys.modules["botocore"]
+        botocore.register_initializer(_first_session)
+        state = "waiting for a botocore session"
+    except Exception as error:
+        fail(_describe(error))
+
+
+_first_session_lock = _thread.RLock()
+_first_session_done = False
+
+
+def _first_session(session: object) -> None:
+    """botocore initializer: activate when the first session is created; later, nothing.
+
+    It stays registered (removing an initializer while botocore runs them would
+    skip the next one); the registration's own initializer, added after this one,
+    covers the sessions that follow. Another thread's first session waits here until
+    the registration exists.
+    """
+    global _first_session_done
+    with _first_session_lock:
+        if _first_session_done:
+            return
+        _first_session_done = True
+        activate_now(session)
 
 
 def fail(reason: str) -> None:
@@ -135,7 +169,7 @@ class AfterImport:
             sys.meta_path.remove(self)
         except ValueError:
             return None  # another thread is importing it: let the normal finders answer
-        spec = None
+        spec: ModuleSpec | None = None
         for finder in list(sys.meta_path):
             find_spec = getattr(finder, "find_spec", None)
             if find_spec is not None:
@@ -159,14 +193,13 @@ class AfterImport:
             callback()
 
         try:
-            loader.exec_module = exec_module  # type: ignore[union-attr]
+            setattr(loader, "exec_module", exec_module)  # noqa: B010 (an instance attribute)
         except Exception:
             fail(f"cannot watch the import of {fullname} (loader {type(loader).__name__})")
         return spec
 
 
 def _restore(loader: object) -> None:
-    try:
-        del loader.exec_module  # type: ignore[attr-defined]
-    except AttributeError:
-        pass
+    attributes = getattr(loader, "__dict__", None)
+    if attributes is not None:
+        attributes.pop("exec_module", None)

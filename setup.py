@@ -15,7 +15,7 @@ from setuptools.command.build import build
 PTH = "momento_botocore.pth"
 
 
-class build_pth(Command):  # noqa: N801 (setuptools command names are lower case)
+class build_pth(Command):
     """Put the .pth file beside the top-level packages of the wheel."""
 
     description = "copy momento_botocore.pth to the top level of the wheel"
@@ -50,7 +50,7 @@ class build_pth(Command):  # noqa: N801 (setuptools command names are lower case
         return {}
 
 
-class build_with_pth(build):  # noqa: N801
+class build_with_pth(build):
     sub_commands: ClassVar[list[tuple[str, object]]] = [*build.sub_commands, ("build_pth", None)]
 
 

@@ -12,6 +12,29 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(items=args.items, reads=args.reads)
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    import sys
+
+    from momento_botocore.doctor import run
+
+    return run(sys.stdout, tables=args.table)
+
+
+def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    doctor = commands.add_parser(
+        "doctor",
+        help="show the configuration and activation state, and test the cache backend",
+    )
+    doctor.add_argument(
+        "--table",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also say whether (and how long) this table is cached; may be repeated",
+    )
+    doctor.set_defaults(func=_doctor)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="momento-botocore", description="A Momento cache in front of DynamoDB reads."
@@ -21,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--items", type=int, default=500, help="items in the demo table")
     demo.add_argument("--reads", type=int, default=4000, help="GetItem calls per run")
     demo.set_defaults(func=_demo)
+    _add_doctor(commands)
     return parser
 
 
