@@ -15,11 +15,11 @@ from typing import Any
 import boto3
 import pytest
 from aiobotocore.session import AioSession, get_session
+from conftest import REGION, create_table
+from test_activation import run_python
 
 import momento_botocore
 from momento_botocore import ConfigurationError
-from tests.conftest import REGION, create_table
-from tests.test_activation import run_python
 
 
 @pytest.fixture

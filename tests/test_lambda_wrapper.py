@@ -20,10 +20,10 @@ from typing import Any
 
 import boto3
 import pytest
+from conftest import REGION, create_table
 
 import _momento_botocore_startup
 import momento_botocore
-from tests.conftest import REGION, create_table
 
 PACKAGE = Path(momento_botocore.__file__).parent
 WRAPPER = Path("momento_botocore", "lambda", "momento-botocore-wrapper")
