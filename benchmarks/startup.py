@@ -10,6 +10,7 @@ interleaved so that machine noise falls on every variant alike:
   enabled          python -c pass, with it, MOMENTO_BOTOCORE_ENABLED=1 (botocore never imported)
   boto3, no .pth   a program that imports boto3 and makes a DynamoDB client
   boto3, enabled   the same program, activated (registration on its first session)
+  boto3 no gc      both again with the garbage collector off (see BOTO3_NO_GC)
 
 Start-up differences below a millisecond drown in process-start noise, so the cost
 of the disabled hook is also measured directly: the .pth line executed in-process.
@@ -37,6 +38,9 @@ import _momento_botocore_startup
 ROOT = Path(__file__).resolve().parent.parent
 PTH = ROOT / "momento_botocore.pth"
 BOTO3_PROGRAM = "import boto3; boto3.client('dynamodb', region_name='us-east-1')"
+# The same with the garbage collector off: activation allocates, which can move a
+# full collection (about 100 ms over botocore's models here) into or out of the run.
+BOTO3_NO_GC = "import gc; gc.disable(); " + BOTO3_PROGRAM
 
 
 def make_venv(directory: Path, with_hook: bool) -> Path:
@@ -74,21 +78,36 @@ def start(python: Path, code: str, environ: dict[str, str]) -> tuple[float, floa
     return wall, (usage.ru_utime + usage.ru_stime) * 1000
 
 
-def hook_import_us(python: Path, environ: dict[str, str], runs: int = 20) -> float:
-    """Median -X importtime (cumulative) of _momento_botocore_startup, enabled."""
-    figures = []
+HOOK_COST = """
+import json, time
+started = time.perf_counter()
+import _momento_botocore_startup as startup
+imported = time.perf_counter()
+startup.install({"MOMENTO_BOTOCORE_ENABLED": "1"})
+print(json.dumps([imported - started, time.perf_counter() - imported, startup.state]))
+"""
+
+ACTIVATION_COST = """
+import json, time
+import botocore.session
+started = time.perf_counter()
+import _momento_botocore_startup as startup
+startup.install({"MOMENTO_BOTOCORE_ENABLED": "1", "MOMENTO_BOTOCORE_TTL_SECONDS": "60"})
+print(json.dumps([time.perf_counter() - started, startup.state]))
+"""
+
+
+def in_process_us(python: Path, code: str, environ: dict[str, str], runs: int) -> list[float]:
+    """Medians, in microseconds, of the timings that ``code`` prints (in a fresh process)."""
+    timings: list[list[float]] = []
     for _ in range(runs):
-        stderr = subprocess.run(
-            [str(python), "-X", "importtime", "-c", "pass"],
-            env=environ,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stderr
-        for line in stderr.splitlines():
-            if line.split("|")[-1].strip() == "_momento_botocore_startup":
-                figures.append(float(line.split("|")[1]))
-    return statistics.median(figures)
+        output = subprocess.run(
+            [str(python), "-c", code], env=environ, capture_output=True, text=True, check=True
+        ).stdout
+        *figures, state = json.loads(output)
+        assert state in ("waiting for botocore", "active"), state
+        timings.append(figures)
+    return [statistics.median(column) * 1e6 for column in zip(*timings, strict=True)]
 
 
 def disabled_line_us(repetitions: int = 20_000) -> float:
@@ -154,6 +173,8 @@ def main() -> int:
             "enabled": (with_hook, "pass", enabled_env, args.rounds),
             "boto3, no .pth": (without, BOTO3_PROGRAM, base_env, args.boto3_rounds),
             "boto3, enabled": (with_hook, BOTO3_PROGRAM, enabled_env, args.boto3_rounds),
+            "boto3 no gc": (without, BOTO3_NO_GC, base_env, args.boto3_rounds),
+            "boto3 no gc, on": (with_hook, BOTO3_NO_GC, enabled_env, args.boto3_rounds),
         }
         wall: dict[str, list[float]] = {name: [] for name in variants}
         cpu: dict[str, list[float]] = {name: [] for name in variants}
@@ -167,14 +188,20 @@ def main() -> int:
                 wall_ms, cpu_ms = start(python, code, environ)
                 wall[name].append(wall_ms)
                 cpu[name].append(cpu_ms)
-        import_us = hook_import_us(with_hook, enabled_env)
+        import_us, install_us = in_process_us(with_hook, HOOK_COST, base_env, 15)
+        (activation_us,) = in_process_us(with_hook, ACTIVATION_COST, base_env, 15)
 
     results = {name: {"wall": summary(wall[name]), "cpu": summary(cpu[name])} for name in variants}
     line_us = disabled_line_us()
     print(f"Python {sys.version.split()[0]} on {os.cpu_count()} cores; milliseconds per process")
     header = f"{'variant':<16} {'CPU median':>10} {'p10':>7} {'p90':>7}  {'wall median':>11}"
     print(f"{header}   CPU vs baseline")
-    baselines = {"disabled": "no .pth", "enabled": "no .pth", "boto3, enabled": "boto3, no .pth"}
+    baselines = {
+        "disabled": "no .pth",
+        "enabled": "no .pth",
+        "boto3, enabled": "boto3, no .pth",
+        "boto3 no gc, on": "boto3 no gc",
+    }
     for name, figures in results.items():
         delta = ""
         if name in baselines:
@@ -187,12 +214,23 @@ def main() -> int:
         )
     print(f"disabled: the .pth line executed in-process (read, compile, run): {line_us:.0f} us")
     print(
-        f"enabled: importing _momento_botocore_startup (-X importtime, median): {import_us:.0f} us"
+        f"enabled, in-process: importing the hook {import_us:.0f} us, "
+        f"installing the finder {install_us:.0f} us"
+    )
+    print(
+        "enabled, in-process: activation once botocore is there (imports momento_botocore, "
+        f"register()): {activation_us / 1000:.1f} ms"
     )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
         json.dumps(
-            {"processes": results, "disabled_line_us": line_us, "enabled_import_us": import_us},
+            {
+                "processes": results,
+                "disabled_line_us": line_us,
+                "enabled_hook_import_us": import_us,
+                "enabled_hook_install_us": install_us,
+                "activation_us": activation_us,
+            },
             indent=2,
         )
     )
