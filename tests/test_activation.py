@@ -178,6 +178,38 @@ def test_program_that_imports_momento_botocore_itself_is_activated_once(items: s
     assert result.stdout.strip() == "['miss', 'hit']"
 
 
+def test_sessions_created_at_once_by_many_threads_are_all_cached(items: str) -> None:
+    code = textwrap.dedent(
+        """
+        import sys, threading
+        import boto3
+
+        start = threading.Barrier(8)
+        headers = []
+
+        def work():
+            start.wait()
+            client = boto3.Session(region_name="us-east-1").client(
+                "dynamodb", endpoint_url=sys.argv[1]
+            )
+            reads = [client.get_item(TableName="items", Key={"pk": {"S": "a"}}) for _ in range(2)]
+            headers.append(reads[1]["ResponseMetadata"]["HTTPHeaders"].get("x-momento-cache"))
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print(headers)
+        """
+    )
+    result = run_python(
+        code, items, MOMENTO_BOTOCORE_ENABLED="1", MOMENTO_BOTOCORE_TTL_SECONDS="60"
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.strip() == str(["hit"] * 8)
+
+
 def test_register_in_code_wins_over_the_environment(items: str) -> None:
     code = textwrap.dedent(
         """
