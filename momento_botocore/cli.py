@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_demo_parser(commands)
     _add_tail_parser(commands)
+    _add_doctor_parser(commands)
     _add_bench_parser(commands)
     return parser
 
@@ -189,6 +190,30 @@ def _logging_handler(invalidator: Any, say: Any) -> Any:
         return response
 
     return handler
+
+
+# doctor --------------------------------------------------------------------------------
+
+
+def _add_doctor_parser(commands: Any) -> None:
+    doctor = commands.add_parser(
+        "doctor",
+        help="show the configuration and activation state, and test the cache backend",
+    )
+    doctor.add_argument(
+        "--table",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also say whether (and how long) this table is cached; may be repeated",
+    )
+    doctor.set_defaults(func=_doctor)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from momento_botocore.doctor import run
+
+    return run(sys.stdout, tables=args.table)
 
 
 # bench ---------------------------------------------------------------------------------

@@ -64,8 +64,7 @@ def encode_item(item: Mapping[str, Any]) -> bytes:
     if not isinstance(item, Mapping):
         raise ValueError("an item must be a mapping of attribute names to values")
     wire = {
-        name if type(name) is str else _name(name): _to_json(value)
-        for name, value in item.items()
+        name if type(name) is str else _name(name): _to_json(value) for name, value in item.items()
     }
     return _ITEM_PREFIX + _ENCODER.encode(wire).encode("utf-8", "surrogatepass")
 

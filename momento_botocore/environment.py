@@ -14,6 +14,7 @@ MEMORY_MAX_ENTRIES = "MOMENTO_BOTOCORE_MEMORY_MAX_ENTRIES"
 MEMORY_MAX_BYTES = "MOMENTO_BOTOCORE_MEMORY_MAX_BYTES"
 MOMENTO_CACHE_NAME = "MOMENTO_CACHE_NAME"
 MOMENTO_API_KEY = "MOMENTO_API_KEY"
+NEXT_WRAPPER = "MOMENTO_BOTOCORE_NEXT_WRAPPER"
 
 #: name -> one-line meaning, for ``doctor`` and the configuration reference.
 DESCRIPTIONS: dict[str, str] = {
@@ -29,6 +30,7 @@ DESCRIPTIONS: dict[str, str] = {
     MEMORY_MAX_BYTES: "memory backend: most bytes kept (default 268435456)",
     MOMENTO_CACHE_NAME: "Momento cache to use (momento backend)",
     MOMENTO_API_KEY: "Momento API key (momento backend; secret)",
+    NEXT_WRAPPER: "Lambda: another AWS_LAMBDA_EXEC_WRAPPER to run with ours (OTel, ...)",
 }
 
 SECRETS = frozenset({MOMENTO_API_KEY})

@@ -84,15 +84,32 @@ class Registration:
 
     def _initialize_session(self, session: Any) -> None:
         """botocore initializer: called for every new botocore session."""
-        if type(session).__module__.startswith("aiobotocore"):
+        emitter = session.get_component("event_emitter")
+        if _is_async(session) or _is_async(emitter):
             if not _ASYNC_NOTICE_GIVEN.is_set():
                 _ASYNC_NOTICE_GIVEN.set()
                 logger.warning("momento-botocore: aiobotocore sessions are left uncached")
             return
-        self._install(session.get_component("event_emitter"))
+        self._install(emitter)
+
+
+def _is_async(obj: Any) -> bool:
+    """True for aiobotocore's sessions, clients and event emitters (and aioboto3's)."""
+    return type(obj).__module__.startswith(("aiobotocore", "aioboto3"))
 
 
 def _emitter_of(target: Any) -> Any:
+    emitter = _find_emitter(target)
+    if _is_async(target) or _is_async(emitter) or _is_async(getattr(target, "_session", None)):
+        # Our handlers are synchronous: on an event loop they would block it.
+        raise ConfigurationError(
+            "register() does not support aiobotocore/aioboto3 sessions or clients yet; "
+            "leave them unregistered and they run uncached"
+        )
+    return emitter
+
+
+def _find_emitter(target: Any) -> Any:
     meta = getattr(target, "meta", None)
     if meta is not None and hasattr(meta, "events") and hasattr(meta, "service_model"):
         if meta.service_model.service_name != "dynamodb":
@@ -175,6 +192,12 @@ def register(
         else:
             registration._install(emitter)
         return registration
+
+
+def global_registration() -> Registration | None:
+    """The active registration for every session (``register(None, ...)``), if any."""
+    with _LOCK:
+        return _GLOBAL[0] if _GLOBAL else None
 
 
 def unregister_all() -> None:
