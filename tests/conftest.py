@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -12,6 +12,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 import momento_botocore
+from momento_botocore.backends import Backend, MemoryBackend
+
+pytest_plugins = ("momento_botocore.testing.pytest_plugin",)
 
 REGION = "us-east-1"
 
@@ -95,3 +98,39 @@ class RequestCounter:
 
     def _count(self, **_: Any) -> None:
         self.count += 1
+
+
+BACKENDS = ("memory", "momento")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Backend]]:
+    """Makes fresh backends of one kind per parameter: memory, and momento through
+    the real SDK against the local Momento-protocol server. Closed after the test."""
+    made: list[Backend] = []
+
+    def make(**kwargs: Any) -> Backend:
+        backend: Backend
+        if request.param == "memory":
+            backend = MemoryBackend(**kwargs)
+        else:
+            from momento_botocore.backends.momento import MomentoBackend
+            from momento_botocore.testing import DEFAULT_CACHE
+
+            server = request.getfixturevalue("momento_server")
+            kwargs.setdefault("request_timeout", 2.0)  # loaded CI machines; faults test less
+            backend = MomentoBackend(
+                DEFAULT_CACHE, credential_provider=server.credential_provider(), **kwargs
+            )
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        backend.close()
+
+
+@pytest.fixture
+def any_backend(backend_factory: Callable[..., Backend]) -> Backend:
+    """One fresh backend, of each kind in turn."""
+    return backend_factory()

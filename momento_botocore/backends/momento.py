@@ -53,18 +53,20 @@ class _OneRetryWithinDeadline(RetryStrategy):
         return max(0.001, (overall_deadline - datetime.now()).total_seconds())
 
 
+def base_configuration(environ: Mapping[str, str] | None = None) -> Configuration:
+    """The SDK's preset: Lambda's (no idle keepalive pings) in AWS Lambda, else in-region."""
+    environ = os.environ if environ is None else environ
+    if environ.get(env.LAMBDA_FUNCTION_NAME):
+        return Configurations.Lambda.latest()
+    return Configurations.InRegion.Default.latest()
+
+
 def sdk_configuration(
     request_timeout: float = DEFAULT_MOMENTO_REQUEST_TIMEOUT,
     environ: Mapping[str, str] | None = None,
 ) -> Configuration:
     """The SDK configuration: Lambda's in AWS Lambda, in-region otherwise; our deadline."""
-    environ = os.environ if environ is None else environ
-    base: Configuration = (
-        Configurations.Lambda.latest()
-        if environ.get(env.LAMBDA_FUNCTION_NAME)
-        else Configurations.InRegion.Default.latest()
-    )
-    return base.with_client_timeout(timedelta(seconds=request_timeout)).with_retry_strategy(
+    return base_configuration(environ).with_client_timeout(timedelta(seconds=request_timeout)).with_retry_strategy(
         _OneRetryWithinDeadline()
     )
 
