@@ -32,6 +32,9 @@ CONTEXT_KEY = "momento_botocore.read"
 CACHE_HEADER = "x-momento-cache"
 _HIT_REQUEST_ID = "momento-botocore-cache-hit"
 
+# botocore reads only ``status_code`` from it; one shared instance saves ~2 us a hit.
+_HIT_HTTP_RESPONSE = AWSResponse(None, 200, {CACHE_HEADER: "hit"}, None)
+
 # (event, ReadHooks method, unique id, registered last)
 _HANDLERS = (
     ("before-parameter-build.dynamodb", "plan_request", "momento-botocore.plan", True),
@@ -121,7 +124,7 @@ class ReadHooks:
             "HTTPHeaders": {CACHE_HEADER: "hit"},
             "RetryAttempts": 0,
         }
-        return AWSResponse(None, 200, {CACHE_HEADER: "hit"}, None), parsed
+        return _HIT_HTTP_RESPONSE, parsed
 
     def mark_sent(self, request: Any, **_: Any) -> None:
         plan: ReadPlan | None = request.context.get(CONTEXT_KEY)
