@@ -42,7 +42,9 @@ def _no_momento_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
 
 
-def test_an_unknown_cache_is_an_error_on_every_operation(momento_server: LocalMomentoServer) -> None:
+def test_an_unknown_cache_is_an_error_on_every_operation(
+    momento_server: LocalMomentoServer,
+) -> None:
     backend = backend_for(momento_server, cache="no-such-cache")
     for call in (
         lambda: backend.get("k"),

@@ -8,6 +8,7 @@ stream invalidator reports the record as failed); a miss is None.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -33,6 +34,27 @@ from momento_botocore.stats import logger
 DEFAULT_MAX_ITEM_BYTES = 5 * 1024 * 1024
 #: Only used when a call gives no TTL, which this backend never does.
 _DEFAULT_TTL = timedelta(seconds=60)
+
+
+class _DropRequestFailureWarnings(logging.Filter):
+    """The SDK logs a WARNING for every failed request; during an outage that is one
+    line per cache call. Our callers already report failures, rate-limited."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.levelno == logging.WARNING
+            and record.module == "_scs_data_client"
+            and "failed with exception" in record.getMessage()
+        )
+
+
+_SDK_FILTER = _DropRequestFailureWarnings()
+
+
+def _quiet_sdk_request_warnings() -> None:
+    sdk_logger = logging.getLogger("momentosdk")
+    if _SDK_FILTER not in sdk_logger.filters:
+        sdk_logger.addFilter(_SDK_FILTER)
 
 
 class _OneRetryWithinDeadline(RetryStrategy):
@@ -66,8 +88,10 @@ def sdk_configuration(
     environ: Mapping[str, str] | None = None,
 ) -> Configuration:
     """The SDK configuration: Lambda's in AWS Lambda, in-region otherwise; our deadline."""
-    return base_configuration(environ).with_client_timeout(timedelta(seconds=request_timeout)).with_retry_strategy(
-        _OneRetryWithinDeadline()
+    return (
+        base_configuration(environ)
+        .with_client_timeout(timedelta(seconds=request_timeout))
+        .with_retry_strategy(_OneRetryWithinDeadline())
     )
 
 
@@ -110,7 +134,9 @@ class MomentoBackend:
     ``request_timeout`` is the deadline of each call, retries included.
     Entries larger than ``max_item_bytes`` are not written: ``add`` returns False,
     ``set`` deletes the key instead (so no older value outlives the write), and
-    :attr:`oversized` counts them.
+    :attr:`oversized` counts them. ``quiet_sdk_logs`` drops the SDK's per-request
+    failure warnings (logger ``momentosdk``): the read path reports failures itself,
+    at most once a minute per kind.
     """
 
     def __init__(
@@ -123,6 +149,7 @@ class MomentoBackend:
         request_timeout: float = DEFAULT_MOMENTO_REQUEST_TIMEOUT,
         max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
         configuration: Configuration | None = None,
+        quiet_sdk_logs: bool = True,
     ) -> None:
         if not isinstance(cache_name, str) or not cache_name.strip():
             raise ConfigurationError(
@@ -133,6 +160,8 @@ class MomentoBackend:
         self.cache_name = cache_name
         self.max_item_bytes = max_item_bytes
         self.oversized = 0
+        if quiet_sdk_logs:
+            _quiet_sdk_request_warnings()
         provider = credential_provider or credential_provider_for(api_key, endpoint)
         configuration = configuration or sdk_configuration(request_timeout)
         # Connects lazily: nothing here waits on the network.

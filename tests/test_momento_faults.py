@@ -1,0 +1,225 @@
+"""Momento failing in every way the tests can arrange: reads stay correct, no exception
+reaches the caller, and the circuit breaker opens and closes as documented.
+
+Real components: moto's server for DynamoDB, the real momento SDK over gRPC to the
+local Momento-protocol server, which injects the faults.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import pytest
+from conftest import REGION, RequestCounter, create_table, new_session
+
+import momento_botocore
+from momento_botocore.backends import CircuitBreakerBackend
+from momento_botocore.backends.momento import MomentoBackend
+from momento_botocore.breaker import BreakerState, CircuitBreaker
+from momento_botocore.entries import EntryKind, decode
+from momento_botocore.keys import cache_key
+from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
+
+ITEM = {"pk": {"S": "a"}, "b": {"B": b"\x00\xff"}, "n": {"N": "7"}}
+KEY = {"pk": {"S": "a"}}
+FAILURES = 3
+
+
+@pytest.fixture
+def table(endpoint: str) -> str:
+    client = new_session().client("dynamodb", endpoint_url=endpoint)
+    create_table(client, "items")
+    client.put_item(TableName="items", Item=ITEM)
+    return "items"
+
+
+def guarded(
+    server: LocalMomentoServer, *, timeout: float = 0.1, cooldown: float = 0.3
+) -> CircuitBreakerBackend:
+    momento = MomentoBackend(
+        DEFAULT_CACHE, credential_provider=server.credential_provider(), request_timeout=timeout
+    )
+    return CircuitBreakerBackend(momento, CircuitBreaker(FAILURES, cooldown))
+
+
+def cached_client(endpoint: str, backend: CircuitBreakerBackend) -> Any:
+    session = new_session()
+    momento_botocore.register(session, ttl=60, backend=backend)
+    return session.client("dynamodb", endpoint_url=endpoint)
+
+
+def header(response: dict[str, Any]) -> str | None:
+    return response["ResponseMetadata"]["HTTPHeaders"].get("x-momento-cache")
+
+
+def read_correctly(client: Any, table: str) -> dict[str, Any]:
+    """One GetItem, checked against DynamoDB's answer (any exception fails the test)."""
+    answer = client.get_item(TableName=table, Key=KEY)
+    assert answer["Item"] == ITEM
+    return answer
+
+
+def reads_until(client: Any, table: str, done: Callable[[dict[str, Any]], bool]) -> int:
+    """Read (correctly) until ``done`` holds; fail after 20 s. Returns the reads made."""
+    deadline = time.monotonic() + 20
+    reads = 0
+    while time.monotonic() < deadline:
+        reads += 1
+        if done(read_correctly(client, table)):
+            return reads
+        time.sleep(0.05)
+    pytest.fail("the cache path did not recover within 20 s")
+
+
+def is_hit(answer: dict[str, Any]) -> bool:
+    return header(answer) == "hit"
+
+
+def test_momento_down_from_the_start_then_coming_up(endpoint: str, table: str) -> None:
+    server = LocalMomentoServer().start()
+    server.stop()  # nothing listens on its port now
+    backend = guarded(server)
+    client = cached_client(endpoint, backend)
+    sent = RequestCounter(client, "GetItem")
+    for _ in range(20):
+        read_correctly(client, table)
+    assert sent.count == 20
+    assert backend.breaker.times_opened >= 1 and backend.breaker.rejected > 0
+    assert momento_botocore.stats()[table]["errors"] == 20
+    try:
+        server.start()
+        reads_until(client, table, is_hit)
+        assert backend.breaker.state is BreakerState.CLOSED
+    finally:
+        server.stop()
+        backend.close()
+
+
+def test_momento_stopped_mid_run_then_restarted(
+    endpoint: str, table: str, momento_server: LocalMomentoServer
+) -> None:
+    backend = guarded(momento_server)
+    client = cached_client(endpoint, backend)
+    read_correctly(client, table)
+    assert is_hit(read_correctly(client, table))
+    momento_server.stop()
+    sent = RequestCounter(client, "GetItem")
+    for _ in range(20):
+        assert header(read_correctly(client, table)) is None  # straight to DynamoDB
+    assert sent.count == 20
+    assert backend.breaker.state is not BreakerState.CLOSED
+    momento_server.start()
+    reads_until(client, table, is_hit)  # the entry survived; the breaker closed
+    assert backend.breaker.state is BreakerState.CLOSED
+    backend.close()
+
+
+def test_dropped_connections_cost_reads_nothing(
+    endpoint: str, table: str, momento_server: LocalMomentoServer
+) -> None:
+    backend = guarded(momento_server)
+    client = cached_client(endpoint, backend)
+    for _ in range(5):
+        read_correctly(client, table)
+        momento_server.drop_connections()
+    reads_until(client, table, is_hit)
+    backend.close()
+
+
+def test_every_get_delayed_past_the_deadline(
+    endpoint: str, table: str, momento_server: LocalMomentoServer
+) -> None:
+    backend = guarded(momento_server, timeout=0.1, cooldown=1.0)
+    client = cached_client(endpoint, backend)
+    read_correctly(client, table)  # connect and fill while healthy
+    momento_server.reset()
+    momento_server.delay("Get", seconds=2.0)
+    sent = RequestCounter(client, "GetItem")
+    started = time.monotonic()
+    for _ in range(10):
+        read_correctly(client, table)
+    elapsed = time.monotonic() - started
+    assert sent.count == 10
+    # The first FAILURES reads each waited one deadline; then the breaker opened and
+    # the rest never touched Momento (no time was spent on them in Momento either).
+    assert momento_server.calls("Get") == FAILURES
+    assert backend.breaker.state is BreakerState.OPEN
+    assert momento_server.calls("SetIfNotExists") == 0  # no fill into a failing cache
+    assert elapsed < 1.0
+    momento_server.clear_faults()
+    reads_until(client, table, lambda answer: backend.breaker.state is BreakerState.CLOSED)
+    backend.close()
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE])
+def test_every_get_failing_with_a_server_error(
+    endpoint: str, table: str, momento_server: LocalMomentoServer, code: grpc.StatusCode
+) -> None:
+    backend = guarded(momento_server, cooldown=1.0)
+    client = cached_client(endpoint, backend)
+    read_correctly(client, table)
+    momento_server.reset()
+    momento_server.fail("Get", code=code)
+    for _ in range(10):
+        read_correctly(client, table)
+    assert momento_server.calls("Get") == FAILURES * 2  # each with its one retry
+    assert backend.breaker.state is BreakerState.OPEN
+    momento_server.clear_faults()
+    reads_until(client, table, is_hit)
+    assert backend.breaker.state is BreakerState.CLOSED
+    backend.close()
+
+
+def test_fills_failing_leave_reads_correct_and_lookups_keep_going(
+    endpoint: str, table: str, momento_server: LocalMomentoServer
+) -> None:
+    backend = guarded(momento_server)
+    client = cached_client(endpoint, backend)
+    momento_server.fail("SetIfNotExists", code=grpc.StatusCode.INTERNAL)
+    for _ in range(6):
+        assert header(read_correctly(client, table)) == "miss"
+    assert momento_server.get_raw(cache_key(REGION, table, KEY)) is None
+    # Each lookup succeeded (a miss) between the failed fills: no run of failures.
+    assert backend.breaker.state is BreakerState.CLOSED
+    assert momento_botocore.stats()[table]["errors"] == 6
+    momento_server.clear_faults()
+    read_correctly(client, table)
+    assert is_hit(read_correctly(client, table))
+    backend.close()
+
+
+def test_request_failures_are_not_logged_by_the_sdk_once_per_call(
+    endpoint: str,
+    table: str,
+    momento_server: LocalMomentoServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    backend = guarded(momento_server, cooldown=60)
+    client = cached_client(endpoint, backend)
+    momento_server.fail("Get", code=grpc.StatusCode.INTERNAL)
+    for _ in range(10):
+        read_correctly(client, table)
+    assert [r.name for r in caplog.records if r.levelno >= 30] == ["momento_botocore"]
+    backend.close()
+
+
+def test_garbage_under_a_key_is_a_miss_and_is_replaced(
+    endpoint: str, table: str, momento_server: LocalMomentoServer
+) -> None:
+    key = cache_key(REGION, table, KEY)
+    momento_server.put_raw(key, b"\x00\xffnot an entry")
+    backend = guarded(momento_server)
+    client = cached_client(endpoint, backend)
+    sent = RequestCounter(client, "GetItem")
+    assert header(read_correctly(client, table)) == "miss"
+    stored = momento_server.get_raw(key)
+    assert stored is not None
+    entry = decode(stored)
+    assert entry is not None and entry.kind is EntryKind.ITEM
+    assert is_hit(read_correctly(client, table))
+    assert sent.count == 1
+    assert backend.breaker.state is BreakerState.CLOSED  # bad data is not an outage
+    backend.close()
