@@ -134,3 +134,33 @@ def backend_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Ba
 def any_backend(backend_factory: Callable[..., Backend]) -> Backend:
     """One fresh backend, of each kind in turn."""
     return backend_factory()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--default-backend",
+        choices=BACKENDS,
+        default="memory",
+        help="backend that register() builds when none is given: run the read-path "
+        "tests unchanged against Momento (real SDK, local Momento-protocol server)",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _default_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.config.getoption("--default-backend") != "momento":
+        return
+    from momento_botocore import registration
+    from momento_botocore.backends.factory import create_backend
+    from momento_botocore.testing import DEFAULT_CACHE
+
+    server = request.getfixturevalue("momento_server")
+
+    def momento_backend(config: momento_botocore.CacheConfig) -> Backend:
+        # A long deadline: 32-thread tests share two cores with the in-process server.
+        config = config.replace(
+            backend="momento", momento_cache_name=DEFAULT_CACHE, momento_request_timeout=5.0
+        )
+        return create_backend(config, credential_provider=server.credential_provider())
+
+    monkeypatch.setattr(registration, "create_backend", momento_backend)

@@ -147,6 +147,9 @@ def test_credentials_from_a_legacy_key_that_carries_its_endpoint() -> None:
     key = base64.b64encode(json.dumps({"endpoint": "e.example.com", "api_key": "k"}).encode())
     provider = credential_provider_for(key.decode())
     assert provider.cache_endpoint == "cache.e.example.com"
+    # An endpoint set for v2 keys does not get in the way of an older key.
+    provider = credential_provider_for(key.decode(), endpoint="cell-1.example.com")
+    assert provider.cache_endpoint == "cache.e.example.com"
 
 
 def test_bad_credentials_are_configuration_errors() -> None:

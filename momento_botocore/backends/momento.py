@@ -113,9 +113,12 @@ def credential_provider_for(
             f"the momento backend needs an API key: set {env.MOMENTO_API_KEY} "
             "(or pass momento_api_key=)"
         )
-    try:
-        if endpoint:
+    if endpoint:
+        try:
             return CredentialProvider.from_api_key_v2(api_key, endpoint)
+        except (SdkException, ValueError):
+            pass  # not a v2 key: perhaps an older one, which carries its own endpoint
+    try:
         # Keys from before v2 carry their endpoints; this parses them without the
         # deprecated from_string/from_environment_variable.
         return CredentialProvider.from_disposable_token(api_key)
