@@ -6,12 +6,14 @@ import base64
 import json
 import time
 from datetime import timedelta
+from typing import Any
 
 import grpc
 import jwt
 import pytest
 from conftest import new_session
 from momento import Configurations
+from momento.config import Configuration
 
 import momento_botocore
 from momento_botocore import CacheConfig, ConfigurationError
@@ -122,13 +124,23 @@ def test_entries_over_the_item_limit_are_not_written(momento_server: LocalMoment
     assert momento_server.calls("SetIfNotExists") == 1
 
 
+def grpc_of(configuration: Configuration) -> Any:
+    return configuration.get_transport_strategy().get_grpc_configuration()
+
+
 def test_the_configuration_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(base_configuration(), Configurations.InRegion.Default)
     configuration = sdk_configuration(0.2)
     deadline = configuration.get_transport_strategy().get_grpc_configuration().get_deadline()
     assert deadline == timedelta(milliseconds=200)
+    assert grpc_of(configuration).get_keepalive_time() == timedelta(seconds=5)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "fn")
     assert isinstance(base_configuration(), Configurations.Lambda)
+    in_lambda = grpc_of(sdk_configuration(0.2))
+    assert in_lambda.get_deadline() == timedelta(milliseconds=200)
+    # Lambda's preset keeps no idle connection alive while the function is frozen.
+    assert in_lambda.get_keepalive_time() is None
+    assert in_lambda.get_keepalive_permit_without_calls() == 0
 
 
 def v2_key() -> str:

@@ -16,6 +16,10 @@ from typing import Any
 
 from momento import CacheClient, Configurations, CredentialProvider
 from momento.config import Configuration
+from momento.config.transport.transport_strategy import (
+    StaticGrpcConfiguration,
+    StaticTransportStrategy,
+)
 from momento.errors import SdkException
 from momento.responses import CacheDelete, CacheGet, CacheSet, CacheSetIfNotExists
 from momento.retry import DefaultEligibilityStrategy, RetryableProps, RetryStrategy
@@ -87,12 +91,25 @@ def sdk_configuration(
     request_timeout: float = DEFAULT_MOMENTO_REQUEST_TIMEOUT,
     environ: Mapping[str, str] | None = None,
 ) -> Configuration:
-    """The SDK configuration: Lambda's in AWS Lambda, in-region otherwise; our deadline."""
-    return (
-        base_configuration(environ)
-        .with_client_timeout(timedelta(seconds=request_timeout))
-        .with_retry_strategy(_OneRetryWithinDeadline())
+    """The preset's transport settings with our deadline and retry policy.
+
+    Built field by field: the SDK's ``with_client_timeout`` drops the preset's
+    keepalive settings (momento 1.29.1), which matter in Lambda.
+    """
+    preset = base_configuration(environ).get_transport_strategy().get_grpc_configuration()
+    permit = preset.get_keepalive_permit_without_calls()
+    transport = StaticTransportStrategy(
+        StaticGrpcConfiguration(
+            deadline=timedelta(seconds=request_timeout),
+            root_certificates_pem=preset.get_root_certificates_pem(),
+            max_send_message_length=preset.get_max_send_message_length(),
+            max_receive_message_length=preset.get_max_receive_message_length(),
+            keepalive_permit_without_calls=None if permit is None else bool(permit),
+            keepalive_time=preset.get_keepalive_time(),
+            keepalive_timeout=preset.get_keepalive_timeout(),
+        )
     )
+    return Configuration(transport, _OneRetryWithinDeadline())
 
 
 def credential_provider_for(
