@@ -146,3 +146,25 @@ def test_the_wrapper_passes_every_operation_through() -> None:
     assert (backend.get("k"), backend.get("j")) == (None, b"3")
     backend.close()
     assert len(inner) == 0
+
+
+def test_opening_is_logged_once_and_closing_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="momento_botocore")
+    clock = Clock()
+    inner = CountingBackend()
+    backend = CircuitBreakerBackend(inner, CircuitBreaker(2, 5.0, clock=clock))
+    inner.broken = True
+    for _ in range(3):  # opens, then a refusal
+        with pytest.raises(BackendError):
+            backend.get("k")
+    for _ in range(3):  # failed probes reopen it quietly
+        clock.now += 5
+        with pytest.raises(BackendError, match="down"):
+            backend.get("k")
+    inner.broken = False
+    clock.now += 5
+    backend.get("k")
+    backend.get("k")
+    messages = [r.getMessage() for r in caplog.records if r.name == "momento_botocore"]
+    assert len(messages) == 2
+    assert "open after 2 consecutive" in messages[0] and "closed" in messages[1]

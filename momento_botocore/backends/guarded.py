@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from momento_botocore.backends.base import Backend, BackendError
-from momento_botocore.breaker import CircuitBreaker
+from momento_botocore.breaker import BreakerState, CircuitBreaker
+from momento_botocore.stats import logger
 
 T = TypeVar("T")
 
@@ -50,8 +51,22 @@ class CircuitBreakerBackend:
             )
         try:
             result = call()
-        except Exception:
+        except Exception as error:
+            was_closed = self.breaker.state is BreakerState.CLOSED
+            opened = self.breaker.times_opened
             self.breaker.record_failure()
+            if was_closed and self.breaker.times_opened > opened:
+                logger.warning(
+                    "momento-botocore: circuit breaker open after %d consecutive cache "
+                    "failures (last: %s); cache calls are skipped, probed every %.3g s",
+                    self.breaker.failure_threshold,
+                    error,
+                    self.breaker.cooldown,
+                )
             raise
-        self.breaker.record_success()
+        if self.breaker.state is not BreakerState.CLOSED:
+            self.breaker.record_success()
+            logger.info("momento-botocore: circuit breaker closed: the cache answers again")
+        else:
+            self.breaker.record_success()
         return result
