@@ -25,6 +25,7 @@ os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = REGION
 os.environ.pop("MOMENTO_BOTOCORE_ENABLED", None)
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # grpc's C core: no INFO lines on stderr
 
 
 @pytest.fixture(scope="session")
