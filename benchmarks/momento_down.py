@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -116,11 +117,14 @@ def main() -> None:
     for read in fast.values():  # connect, and let the breakers open
         for _ in range(DEFAULT_BREAKER_FAILURES + 1):
             read()
-    # One read of each in turn, round after round: load changes hit every scenario alike.
+    # One read of each in turn (shuffled), round after round: load changes hit all alike.
     results: dict[str, list[float]] = {name: [] for name in fast}
     names = list(fast)
+    order = list(names)
+    shuffler = random.Random(7)
     for _ in range(args.rounds):
-        for name in names:
+        shuffler.shuffle(order)  # no scenario always follows the same neighbour
+        for name in order:
             started = time.perf_counter()
             fast[name]()
             results[name].append(time.perf_counter() - started)
@@ -157,15 +161,15 @@ def main() -> None:
     )
     print(f"  {'no cache (DynamoDB only)':34s} {base:8.2f} ms per read")
     for name in names[1:]:
-        print(f"  {name:34s} {medians[name]:8.2f} ms per read (+{medians[name] - base:.2f} ms)")
+        print(f"  {name:34s} {medians[name]:8.2f} ms per read ({medians[name] - base:+.2f} ms)")
     median_slow = statistics.median(slow_reads)
     print(
         f"  {'slow, no breaker':34s} {median_slow:8.2f} ms per read "
-        f"(+{median_slow - base:.2f} ms; every read waits one deadline)"
+        f"({median_slow - base:+.2f} ms; every read waits one deadline)"
     )
     print(
         f"  {'slow, breaker, from cold':34s} {amortized:8.2f} ms per read "
-        f"(+{amortized - base:.2f} ms; mean of {reads} reads over {window:.1f} s, "
+        f"({amortized - base:+.2f} ms; mean of {reads} reads over {window:.1f} s, "
         "including the opening failures and the probes)"
     )
     print(f"  a lookup refused by the open breaker costs {refusal_us:.1f} us (backend call alone)")
