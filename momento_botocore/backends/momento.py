@@ -34,8 +34,9 @@ from momento_botocore.config import (
 )
 from momento_botocore.stats import logger
 
-#: Momento's item size limit (key and value), 5 MB; larger entries are not written.
-DEFAULT_MAX_ITEM_BYTES = 5 * 1024 * 1024
+#: Larger entries (key and value) are not written. Momento's item limit is 5 MB; the
+#: headroom keeps a rejected write (which would count as a failure) out of reach.
+DEFAULT_MAX_ITEM_BYTES = 4 * 1024 * 1024
 #: Only used when a call gives no TTL, which this backend never does.
 _DEFAULT_TTL = timedelta(seconds=60)
 
