@@ -119,7 +119,7 @@ def backend_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Ba
             from momento_botocore.testing import DEFAULT_CACHE
 
             server = request.getfixturevalue("momento_server")
-            kwargs.setdefault("request_timeout", 2.0)  # loaded CI machines; faults test less
+            kwargs.setdefault("request_timeout", 2.0)  # loaded machines (fault tests: short)
             backend = MomentoBackend(
                 DEFAULT_CACHE, credential_provider=server.credential_provider(), **kwargs
             )

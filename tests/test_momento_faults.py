@@ -36,13 +36,27 @@ def table(endpoint: str) -> str:
     return "items"
 
 
+class ManualClock:
+    """The breaker's clock, moved by the test: cool-downs end exactly when it says."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def guarded(
-    server: LocalMomentoServer, *, timeout: float = 0.1, cooldown: float = 0.3
+    server: LocalMomentoServer,
+    *,
+    timeout: float = 0.1,
+    cooldown: float = 0.3,
+    clock: Callable[[], float] = time.monotonic,
 ) -> CircuitBreakerBackend:
     momento = MomentoBackend(
         DEFAULT_CACHE, credential_provider=server.credential_provider(), request_timeout=timeout
     )
-    return CircuitBreakerBackend(momento, CircuitBreaker(FAILURES, cooldown))
+    return CircuitBreakerBackend(momento, CircuitBreaker(FAILURES, cooldown, clock=clock))
 
 
 def cached_client(endpoint: str, backend: CircuitBreakerBackend) -> Any:
@@ -132,25 +146,30 @@ def test_dropped_connections_cost_reads_nothing(
 def test_every_get_delayed_past_the_deadline(
     endpoint: str, table: str, momento_server: LocalMomentoServer
 ) -> None:
-    backend = guarded(momento_server, timeout=0.1, cooldown=1.0)
+    clock = ManualClock()
+    backend = guarded(momento_server, timeout=0.1, cooldown=5.0, clock=clock)
     client = cached_client(endpoint, backend)
     read_correctly(client, table)  # connect and fill while healthy
     momento_server.reset()
-    momento_server.delay("Get", seconds=2.0)
+    momento_server.delay("Get", seconds=5.0)
     sent = RequestCounter(client, "GetItem")
-    started = time.monotonic()
     for _ in range(10):
         read_correctly(client, table)
-    elapsed = time.monotonic() - started
     assert sent.count == 10
-    # The first FAILURES reads each waited one deadline; then the breaker opened and
-    # the rest never touched Momento (no time was spent on them in Momento either).
+    # The first FAILURES reads each gave up after one deadline (not the server's 5 s);
+    # then the breaker opened and the other reads never touched Momento.
     assert momento_server.calls("Get") == FAILURES
     assert backend.breaker.state is BreakerState.OPEN
     assert momento_server.calls("SetIfNotExists") == 0  # no fill into a failing cache
-    assert elapsed < 1.0
+    clock.now += 5.0  # the cool-down ends: the next read is the probe, and it waits too
+    read_correctly(client, table)
+    assert momento_server.calls("Get") == FAILURES + 1
+    assert backend.breaker.state is BreakerState.OPEN
     momento_server.clear_faults()
-    reads_until(client, table, lambda answer: backend.breaker.state is BreakerState.CLOSED)
+    clock.now += 5.0
+    read_correctly(client, table)  # a healthy probe closes the breaker
+    assert backend.breaker.state is BreakerState.CLOSED
+    reads_until(client, table, is_hit)
     backend.close()
 
 
@@ -158,7 +177,8 @@ def test_every_get_delayed_past_the_deadline(
 def test_every_get_failing_with_a_server_error(
     endpoint: str, table: str, momento_server: LocalMomentoServer, code: grpc.StatusCode
 ) -> None:
-    backend = guarded(momento_server, cooldown=1.0)
+    clock = ManualClock()
+    backend = guarded(momento_server, cooldown=5.0, clock=clock)
     client = cached_client(endpoint, backend)
     read_correctly(client, table)
     momento_server.reset()
@@ -168,6 +188,7 @@ def test_every_get_failing_with_a_server_error(
     assert momento_server.calls("Get") == FAILURES * 2  # each with its one retry
     assert backend.breaker.state is BreakerState.OPEN
     momento_server.clear_faults()
+    clock.now += 5.0
     reads_until(client, table, is_hit)
     assert backend.breaker.state is BreakerState.CLOSED
     backend.close()
@@ -197,7 +218,7 @@ def test_request_failures_are_not_logged_by_the_sdk_once_per_call(
     momento_server: LocalMomentoServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    backend = guarded(momento_server, cooldown=60)
+    backend = guarded(momento_server, clock=ManualClock())
     client = cached_client(endpoint, backend)
     momento_server.fail("Get", code=grpc.StatusCode.INTERNAL)
     for _ in range(10):
