@@ -15,6 +15,11 @@ from momento_botocore import environment as env
 
 MAX_TTL_SECONDS = 24 * 60 * 60  # Momento's limit
 BACKENDS = ("memory", "momento")
+#: Defaults for bounded cost when the cache is slow or down (justified in docs/backends.md).
+DEFAULT_MOMENTO_REQUEST_TIMEOUT = 0.15
+MAX_MOMENTO_REQUEST_TIMEOUT = 10.0
+DEFAULT_BREAKER_FAILURES = 5
+DEFAULT_BREAKER_COOLDOWN = 5.0
 _PATTERN = re.compile(r"[A-Za-z0-9_.\-*?]+")
 
 Seconds = float | int | timedelta
@@ -72,6 +77,10 @@ class CacheConfig:
     memory_max_bytes: int = 256 * 1024 * 1024
     momento_cache_name: str | None = None
     momento_api_key: str | None = field(default=None, repr=False)
+    momento_endpoint: str | None = None
+    momento_request_timeout: float = DEFAULT_MOMENTO_REQUEST_TIMEOUT
+    breaker_failures: int = DEFAULT_BREAKER_FAILURES
+    breaker_cooldown: float = DEFAULT_BREAKER_COOLDOWN
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -112,6 +121,31 @@ class CacheConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
+
+        timeout = self.momento_request_timeout
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not 0 < timeout <= MAX_MOMENTO_REQUEST_TIMEOUT
+        ):
+            raise ConfigurationError(
+                "momento_request_timeout must be seconds, more than 0 and at most "
+                f"{MAX_MOMENTO_REQUEST_TIMEOUT}, got {timeout!r}"
+            )
+        put(self, "momento_request_timeout", float(timeout))
+        failures = self.breaker_failures
+        if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
+            raise ConfigurationError(f"breaker_failures must be an integer >= 1, got {failures!r}")
+        cooldown = self.breaker_cooldown
+        if (
+            isinstance(cooldown, bool)
+            or not isinstance(cooldown, (int, float))
+            or not 0 < cooldown <= 3600
+        ):
+            raise ConfigurationError(
+                f"breaker_cooldown must be seconds, more than 0 and at most 3600, got {cooldown!r}"
+            )
+        put(self, "breaker_cooldown", float(cooldown))
 
     def settings_for(self, table: str) -> TableSettings | None:
         """The settings for ``table``, or None when it is not cached."""
@@ -163,6 +197,9 @@ class CacheConfig:
             ("tombstone_ttl", env.TOMBSTONE_TTL_SECONDS, float),
             ("memory_max_entries", env.MEMORY_MAX_ENTRIES, int),
             ("memory_max_bytes", env.MEMORY_MAX_BYTES, int),
+            ("momento_request_timeout", env.MOMENTO_REQUEST_TIMEOUT_SECONDS, float),
+            ("breaker_failures", env.BREAKER_FAILURES, int),
+            ("breaker_cooldown", env.BREAKER_COOLDOWN_SECONDS, float),
         ):
             value = number(name, kind)
             if value is not None:
@@ -176,6 +213,7 @@ class CacheConfig:
             ("backend", env.BACKEND),
             ("momento_cache_name", env.MOMENTO_CACHE_NAME),
             ("momento_api_key", env.MOMENTO_API_KEY),
+            ("momento_endpoint", env.MOMENTO_ENDPOINT),
         ):
             if text := environ.get(name, "").strip():
                 values[attr] = text
