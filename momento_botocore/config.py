@@ -72,6 +72,9 @@ class CacheConfig:
     memory_max_bytes: int = 256 * 1024 * 1024
     momento_cache_name: str | None = None
     momento_api_key: str | None = field(default=None, repr=False)
+    #: Key attribute names per table name or pattern, for invalidating PutItem and
+    #: put requests without asking DynamoDB (DescribeTable) for the key schema.
+    key_schemas: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -112,6 +115,7 @@ class CacheConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
+        put(self, "key_schemas", _key_schemas(self.key_schemas))
 
     def settings_for(self, table: str) -> TableSettings | None:
         """The settings for ``table``, or None when it is not cached."""
@@ -127,6 +131,13 @@ class CacheConfig:
         )
         assert isinstance(ttl, float) and isinstance(self.absent_ttl, float)
         return TableSettings(ttl=ttl, absent_ttl=min(self.absent_ttl, ttl))
+
+    def key_schema_for(self, table: str) -> tuple[str, ...] | None:
+        """The configured key attribute names of ``table``, if any."""
+        for pattern, names in self.key_schemas.items():
+            if fnmatch.fnmatchcase(table, pattern):
+                return names
+        return None
 
     @property
     def ttl_seconds(self) -> float:
@@ -183,6 +194,24 @@ class CacheConfig:
         if values.get("ttl") is None:
             raise ConfigurationError(f"{env.TTL_SECONDS} is not set: a TTL is required")
         return cls(**values)
+
+
+def _key_schemas(value: Any) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, Mapping):
+        raise ConfigurationError("key_schemas must map table names or patterns to key names")
+    result: dict[str, tuple[str, ...]] = {}
+    for pattern, names in value.items():
+        names = (names,) if isinstance(names, str) else names
+        if (
+            not isinstance(names, (tuple, list))
+            or not 1 <= len(names) <= 2
+            or not all(isinstance(name, str) and name for name in names)
+        ):
+            raise ConfigurationError(
+                f"key_schemas[{pattern!r}] must be the hash key name, or (hash, range) names"
+            )
+        result[_pattern("key_schemas", pattern)] = tuple(names)
+    return result
 
 
 def _parse_table_ttls(text: str) -> dict[str, float]:
