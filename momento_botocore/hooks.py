@@ -350,6 +350,9 @@ class ReadHooks:
             and self.active
             and self._clock() - plan.started < self.config.tombstone_ttl_seconds
         )
+        headers = parsed.get("ResponseMetadata", {}).get("HTTPHeaders")
+        if isinstance(headers, dict):
+            headers[CACHE_HEADER] = "partial" if any(plan.hits.values()) else "miss"
         responses = parsed.setdefault("Responses", {})
         unprocessed = parsed.setdefault("UnprocessedKeys", {})
         fully_cached = []

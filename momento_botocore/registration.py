@@ -13,7 +13,7 @@ import botocore
 from momento_botocore.backends.base import Backend
 from momento_botocore.backends.factory import create_backend
 from momento_botocore.config import CacheConfig, ConfigurationError
-from momento_botocore.hooks import ReadHooks, uninstall_any
+from momento_botocore.hooks import ReadHooks, remember_client, uninstall_any
 from momento_botocore.stats import logger
 
 _LOCK = threading.RLock()
@@ -171,6 +171,8 @@ def register(
                 registration._install(default_session.events)
         else:
             registration._install(emitter)
+            if getattr(target, "meta", None) is not None:
+                remember_client(target)  # writes ask it for key schemas (DescribeTable)
         return registration
 
 
