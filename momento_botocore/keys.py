@@ -1,7 +1,7 @@
 """Contract 1: the cache key of one DynamoDB item. Pure; shared by reads and streams.
 
 A key is ``{prefix}mbc{VERSION}:{region}:{table}:{digest}`` where ``digest`` is the
-SHA-256 (base64url, unpadded) of an unambiguous JSON encoding of the item's
+SHA-256 (base64url, unpadded) of a length-prefixed encoding of the item's
 primary-key attributes in canonical form: sorted by name, numbers normalized the
 way DynamoDB stores them, binary values as the bytes they stand for. Region and
 table names cannot contain ``:``, and the digest covers a length-delimited
@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -108,19 +107,22 @@ def parse_table(table: str, default_region: str | None) -> tuple[str, str]:
     return region, name
 
 
-def _canonical_attribute(name: str, value: Any, text: BinaryText) -> list[str]:
+def _canonical_attribute(name: str, value: Any, text: BinaryText) -> str:
+    """One attribute as ``len:name`` + type + ``len:value``: unambiguous when joined."""
     if not isinstance(name, str) or not isinstance(value, Mapping) or len(value) != 1:
         raise ValueError(f"key attribute {name!r} is not a single-typed attribute value")
     ((type_tag, raw),) = value.items()
     if type_tag == "S":
         if not isinstance(raw, str):
             raise ValueError(f"S value of {name!r} must be a str")
-        return [name, "S", raw]
-    if type_tag == "N":
-        return [name, "N", normalize_number(raw)]
-    if type_tag == "B":
-        return [name, "B", base64.b64encode(binary_value(raw, text)).decode("ascii")]
-    raise ValueError(f"key attribute {name!r} has type {type_tag!r}; keys are S, N or B")
+        canonical = raw
+    elif type_tag == "N":
+        canonical = normalize_number(raw)
+    elif type_tag == "B":
+        canonical = base64.b64encode(binary_value(raw, text)).decode("ascii")
+    else:
+        raise ValueError(f"key attribute {name!r} has type {type_tag!r}; keys are S, N or B")
+    return f"{len(name)}:{name}{type_tag}{len(canonical)}:{canonical}"
 
 
 def cache_key(
@@ -134,10 +136,11 @@ def cache_key(
     """The cache key of one item, from its primary-key attributes in wire format."""
     if not key_attributes:
         raise ValueError("an item key needs at least one attribute")
-    canonical = sorted(
+    parts = [
         _canonical_attribute(name, value, binary_text) for name, value in key_attributes.items()
-    )
-    encoded = json.dumps(canonical, ensure_ascii=False, separators=(",", ":"))
-    digest = hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).digest()
+    ]
+    parts.sort()  # attribute order must not matter
+    encoded = "".join(parts).encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(encoded).digest()
     tail = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
     return f"{prefix}{_VERSION_TAG}:{region}:{table}:{tail}"

@@ -150,7 +150,10 @@ def register(
         raise ConfigurationError(f"backend {type(backend).__name__} lacks get/add/set/delete/close")
     emitter = None if target is None else _emitter_of(target)
     with _LOCK:
-        existing = _GLOBAL[0] if target is None and _GLOBAL else _OWNERS.get(emitter)
+        if target is None:
+            existing = _GLOBAL[0] if _GLOBAL else None
+        else:
+            existing = _OWNERS.get(emitter)
         if existing is not None and existing._same_as(config, backend):
             return existing
         if target is None and existing is not None:

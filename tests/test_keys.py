@@ -1,0 +1,189 @@
+"""Contract 1: the key codec, pinned by vectors and checked by properties."""
+
+from __future__ import annotations
+
+import base64
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from momento_botocore.keys import CODEC_VERSION, cache_key, normalize_number, parse_table
+
+VECTORS = json.loads((Path(__file__).parent / "vectors" / "keys.json").read_text("utf-8"))
+
+
+def key_of(vector: dict[str, Any]) -> str:
+    region, table = parse_table(vector["table"], vector["default_region"])
+    return cache_key(region, table, vector["key"], prefix=vector["prefix"])
+
+
+@pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: v["name"])
+def test_pinned_vectors_give_their_expected_keys(vector: dict[str, Any]) -> None:
+    assert key_of(vector) == vector["expected"]
+
+
+def test_vectors_are_for_this_codec_version() -> None:
+    assert VECTORS["codec_version"] == CODEC_VERSION
+    assert all(
+        v["expected"].split(":")[-4].endswith(f"mbc{CODEC_VERSION}") for v in VECTORS["vectors"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("1.0", "1"),
+        ("01", "1"),
+        ("1e0", "1"),
+        ("1.00E+0", "1"),
+        ("-0", "0"),
+        ("0.000", "0"),
+        ("-12.50", "-12.5"),
+        ("1E2", "100"),
+        ("0.0010", "0.001"),
+        ("123456789012345678901234567890123456.78", "123456789012345678901234567890123456.78"),
+    ],
+)
+def test_numbers_normalize_the_way_dynamodb_stores_them(text: str, canonical: str) -> None:
+    assert normalize_number(text) == canonical
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "abc",
+        "NaN",
+        "Infinity",
+        "1_000",
+        " 1",
+        "+1",
+        ".5",
+        "1.",
+        "1e",
+        "1" * 39,
+        "1e126",
+        "1e-131",
+    ],
+)
+def test_numbers_dynamodb_would_reject_raise(text: str) -> None:
+    with pytest.raises(ValueError):
+        normalize_number(text)
+
+
+def test_binary_as_bytes_and_as_base64_text_are_one_key() -> None:
+    raw = bytes(range(256))
+    as_text = base64.b64encode(raw).decode()
+    assert cache_key("r", "t", {"pk": {"B": raw}}) == cache_key("r", "t", {"pk": {"B": as_text}})
+
+
+def test_binary_text_can_mean_utf8_as_botocore_sends_it() -> None:
+    as_utf8 = cache_key("r", "t", {"pk": {"B": "abc"}}, binary_text="utf-8")
+    assert as_utf8 == cache_key("r", "t", {"pk": {"B": b"abc"}})
+
+
+def test_table_arn_maps_to_the_plain_name_in_its_region() -> None:
+    assert parse_table("arn:aws:dynamodb:eu-west-1:1:table/orders", "us-east-1") == (
+        "eu-west-1",
+        "orders",
+    )
+    assert parse_table("orders", "us-east-1") == ("us-east-1", "orders")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [{}, {"pk": {"SS": ["a"]}}, {"pk": {"S": 1}}, {"pk": {"S": "a", "N": "1"}}, {"pk": "a"}],
+)
+def test_malformed_keys_raise(key: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        cache_key("r", "t", key)
+
+
+@pytest.mark.parametrize(
+    "table", ["a:b", "", "arn:aws:s3:::bucket", "arn:aws:dynamodb:r:1:index/x"]
+)
+def test_bad_table_names_raise(table: str) -> None:
+    with pytest.raises(ValueError):
+        parse_table(table, "us-east-1")
+
+
+# Properties -----------------------------------------------------------------------
+
+finite_decimals = st.builds(
+    lambda mantissa, exponent: Decimal(mantissa).scaleb(exponent),
+    st.integers(-(10**30), 10**30),
+    st.integers(-90, 90),
+)
+
+
+def renderings(value: Decimal) -> st.SearchStrategy[str]:
+    """Different texts DynamoDB reads as the same number."""
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    mantissa = "".join(map(str, digits))
+    minus = "-" if sign else ""
+    return st.sampled_from(
+        [
+            f"{minus}{mantissa}e{exponent}",
+            f"{minus}0{mantissa}E{exponent:+d}",
+            f"{minus}{mantissa}00e{exponent - 2}",
+            f"{minus}{mantissa}.000e{exponent}",
+        ]
+    )
+
+
+@given(st.data(), finite_decimals)
+def test_equivalent_numbers_give_one_key(data: st.DataObject, value: Decimal) -> None:
+    first = data.draw(renderings(value))
+    second = data.draw(renderings(value))
+    assert cache_key("r", "t", {"n": {"N": first}}) == cache_key("r", "t", {"n": {"N": second}})
+
+
+@given(finite_decimals, finite_decimals)
+def test_different_numbers_give_different_keys(a: Decimal, b: Decimal) -> None:
+    assume(a != b)
+    key_a = cache_key("r", "t", {"n": {"N": f"{a:e}"}})
+    key_b = cache_key("r", "t", {"n": {"N": f"{b:e}"}})
+    assert key_a != key_b
+
+
+scalar_values = st.one_of(
+    st.builds(lambda s: {"S": s}, st.text(min_size=1)),
+    st.builds(lambda i: {"N": str(i)}, st.integers()),
+    st.builds(lambda b: {"B": b}, st.binary(min_size=1)),
+)
+table_names = st.from_regex(r"[A-Za-z0-9_.-]{3,20}", fullmatch=True)
+item_keys = st.dictionaries(
+    st.sampled_from(["pk", "sk", "id", "p:k"]), scalar_values, min_size=1, max_size=2
+)
+
+
+def canonical(key: dict[str, Any]) -> frozenset[tuple[str, str, str]]:
+    out = set()
+    for name, value in key.items():
+        ((tag, raw),) = value.items()
+        if tag == "N":
+            raw = normalize_number(raw)
+        elif tag == "B":
+            raw = base64.b64encode(raw).decode()
+        out.add((name, tag, raw))
+    return frozenset(out)
+
+
+@given(table_names, item_keys, table_names, item_keys)
+def test_different_table_or_key_give_different_cache_keys(
+    table_a: str, key_a: dict[str, Any], table_b: str, key_b: dict[str, Any]
+) -> None:
+    assume(table_a != table_b or canonical(key_a) != canonical(key_b))
+    assert cache_key("r", table_a, key_a) != cache_key("r", table_b, key_b)
+
+
+@given(item_keys)
+def test_attribute_order_does_not_matter(key: dict[str, Any]) -> None:
+    reordered = dict(reversed(list(key.items())))
+    assert cache_key("r", "t", key) == cache_key("r", "t", reordered)

@@ -1,0 +1,100 @@
+"""The memory backend: TTLs on an injected clock, add-if-absent, LRU bounds, threads."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from momento_botocore import MemoryBackend
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_entries_expire_after_their_ttl() -> None:
+    clock = FakeClock()
+    backend = MemoryBackend(clock=clock)
+    backend.set("k", b"v", 10)
+    clock.now += 9.99
+    assert backend.get("k") == b"v"
+    clock.now += 0.02
+    assert backend.get("k") is None
+    assert len(backend) == 0
+
+
+def test_add_never_overwrites_a_live_entry_but_replaces_an_expired_one() -> None:
+    clock = FakeClock()
+    backend = MemoryBackend(clock=clock)
+    assert backend.add("k", b"first", 5) is True
+    assert backend.add("k", b"second", 5) is False
+    assert backend.get("k") == b"first"
+    clock.now += 6
+    assert backend.add("k", b"third", 5) is True
+    assert backend.get("k") == b"third"
+
+
+def test_set_overwrites_and_delete_removes() -> None:
+    backend = MemoryBackend()
+    backend.set("k", b"a", 5)
+    backend.set("k", b"b", 5)
+    assert backend.get("k") == b"b"
+    backend.delete("k")
+    backend.delete("missing")
+    assert backend.get("k") is None
+
+
+def test_least_recently_used_entries_go_first_when_full_by_count() -> None:
+    backend = MemoryBackend(max_entries=2)
+    backend.set("a", b"1", 60)
+    backend.set("b", b"2", 60)
+    assert backend.get("a") == b"1"  # a is now the most recently used
+    backend.set("c", b"3", 60)
+    assert backend.get("b") is None
+    assert backend.get("a") == b"1" and backend.get("c") == b"3"
+
+
+def test_bytes_bound_evicts_and_oversized_values_are_not_stored() -> None:
+    backend = MemoryBackend(max_bytes=100)
+    backend.set("a", b"x" * 40, 60)
+    backend.set("b", b"y" * 40, 60)
+    backend.set("c", b"z" * 40, 60)
+    assert backend.get("a") is None
+    assert backend.size_bytes <= 100
+    assert backend.add("huge", b"h" * 200, 60) is False
+    assert backend.get("huge") is None
+
+
+def test_values_are_binary_safe() -> None:
+    backend = MemoryBackend()
+    value = bytes(range(256)) * 4
+    backend.set("k", value, 60)
+    assert backend.get("k") == value
+
+
+@pytest.mark.parametrize("kwargs", [{"max_entries": 0}, {"max_bytes": -1}])
+def test_bad_bounds_are_rejected(kwargs: dict[str, int]) -> None:
+    with pytest.raises(ValueError):
+        MemoryBackend(**kwargs)
+
+
+def test_one_add_wins_among_many_threads() -> None:
+    backend = MemoryBackend()
+    barrier = threading.Barrier(16)
+    results: list[bool] = []
+
+    def race(n: int) -> None:
+        barrier.wait()
+        results.append(backend.add("k", str(n).encode(), 60))
+
+    threads = [threading.Thread(target=race, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(True) == 1
