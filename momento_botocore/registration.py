@@ -119,6 +119,7 @@ def register(
     tables: tuple[str, ...] | list[str] | str | None = None,
     table_ttls: dict[str, float | timedelta] | None = None,
     key_prefix: str | None = None,
+    key_schemas: dict[str, tuple[str, ...]] | None = None,
 ) -> Registration:
     """Cache DynamoDB reads made through ``target``.
 
@@ -135,6 +136,7 @@ def register(
             ("tables", tuple(tables) if isinstance(tables, list) else tables),
             ("table_ttls", table_ttls),
             ("key_prefix", key_prefix),
+            ("key_schemas", key_schemas),
         )
         if value is not None
     }
