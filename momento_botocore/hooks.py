@@ -42,6 +42,7 @@ from momento_botocore.entries import (
     encode_tombstone,
 )
 from momento_botocore.keys import cache_key
+from momento_botocore.memo import EntryMemo, KeyMemo
 from momento_botocore.policy import (
     BatchPlan,
     Bypass,
@@ -68,6 +69,7 @@ BATCH_CONTEXT_KEY = "momento_botocore.batch"
 WRITE_CONTEXT_KEY = "momento_botocore.write"
 CACHE_HEADER = "x-momento-cache"
 _HIT_REQUEST_ID = "momento-botocore-cache-hit"
+_NEVER_SENT = "momento-botocore: all keys were cache hits; this request is never sent"
 
 # botocore reads only ``status_code`` from it; one shared instance saves ~2 us a hit.
 _HIT_HTTP_RESPONSE = AWSResponse(None, 200, {CACHE_HEADER: "hit"}, None)
@@ -132,6 +134,8 @@ class ReadHooks:
         self._clock = clock
         self._tables: dict[str, TableSettings | None] = {}
         self._schemas = KeySchemas(config.key_schema_for, clock=clock)
+        self._keys = KeyMemo()
+        self._entries = EntryMemo()
         self._planners: dict[str, Callable[[str, Any, Any], None]] = {
             "BatchGetItem": self._plan_batch_get,
             **dict.fromkeys(WRITE_OPERATIONS, self._plan_write),
@@ -256,6 +260,7 @@ class ReadHooks:
                 settings_for=self._settings_for,
                 key_prefix=self.config.key_prefix,
                 now=self._clock(),
+                key_codec=self._keys.key,
             )
             if type(plan) is Bypass:
                 self._stats.add(plan.table, "bypasses")
@@ -280,6 +285,12 @@ class ReadHooks:
                     request["Keys"] = list(missed.values())
                     request_items[table.name] = request
             params["RequestItems"] = request_items
+        else:
+            # All hits: before-call answers, nothing is sent. Spare botocore validating
+            # and serializing every key: leave one placeholder key that DynamoDB would
+            # reject (no table has this key attribute), should it ever be sent.
+            first = plan.tables[0].name
+            params["RequestItems"] = {first: {"Keys": [{_NEVER_SENT: {"S": "-"}}]}}
         context[BATCH_CONTEXT_KEY] = plan
 
     def _look_up_batch(self, plan: BatchPlan) -> None:
@@ -313,9 +324,13 @@ class ReadHooks:
             return None
         if raw is None:
             return None
-        entry = decode(raw)
+        entry = self._entries.decode(raw)
         if entry is None:
-            self._discard_garbage(ReadPlan(table, key, None, None, 0.0))  # type: ignore[arg-type]
+            self._failed("decoding a cache entry", table, ValueError("undecodable entry"))
+            try:
+                backend.delete(key)
+            except Exception as error:
+                self._failed("cache delete", table, error)
             return None
         return None if entry.kind is EntryKind.TOMBSTONE else entry
 

@@ -47,6 +47,7 @@ class Bypass:
 
 
 TableLookup = Callable[[str], "TableSettings | None"]
+KeyCodec = Callable[..., str]  # cache_key, or a memo of it
 
 
 def plan_get_item(
@@ -146,6 +147,7 @@ def plan_batch_get(
     settings_for: TableLookup,
     key_prefix: str,
     now: float,
+    key_codec: KeyCodec = cache_key,
 ) -> BatchPlan | Bypass | None:
     """A plan when some table of the batch is cached; Bypass when the batch is not understood.
 
@@ -181,7 +183,7 @@ def plan_batch_get(
             projection = parse_projection(request)
             coded = [
                 (
-                    cache_key(region_name, table, key, prefix=key_prefix, binary_text="utf-8"),
+                    key_codec(region_name, table, key, prefix=key_prefix, binary_text="utf-8"),
                     key,
                 )
                 for key in keys
@@ -191,7 +193,7 @@ def plan_batch_get(
         except (ValueError, AttributeError, TypeError):
             return Bypass(table, "key")
         names = frozenset(keys[0])
-        if len({key for key, _ in coded}) != len(coded) or any(set(k) != names for _, k in coded):
+        if len({key for key, _ in coded}) != len(coded) or any(k.keys() != names for _, k in coded):
             return Bypass(table, "parameters")  # DynamoDB rejects duplicates and mixed keys
         extras = {k: v for k, v in request.items() if k != "Keys"}
         cached.append(
