@@ -182,6 +182,8 @@ class CacheConfig:
             values["tables"] = tuple(p.strip() for p in tables.split(",") if p.strip())
         if table_ttls := environ.get(env.TABLE_TTLS, "").strip():
             values["table_ttls"] = _parse_table_ttls(table_ttls)
+        if key_schemas := environ.get(env.KEY_SCHEMAS, "").strip():
+            values["key_schemas"] = _parse_key_schemas(key_schemas)
         for attr, name in (
             ("key_prefix", env.KEY_PREFIX),
             ("backend", env.BACKEND),
@@ -211,6 +213,20 @@ def _key_schemas(value: Any) -> dict[str, tuple[str, ...]]:
                 f"key_schemas[{pattern!r}] must be the hash key name, or (hash, range) names"
             )
         result[_pattern("key_schemas", pattern)] = tuple(names)
+    return result
+
+
+def _parse_key_schemas(text: str) -> dict[str, tuple[str, ...]]:
+    result: dict[str, tuple[str, ...]] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        name, sep, names = part.partition("=")
+        if not sep or not names.strip():
+            raise ConfigurationError(
+                f"{env.KEY_SCHEMAS}: {part.strip()!r} is not 'table=hash' or 'table=hash:range'"
+            )
+        result[name.strip()] = tuple(key.strip() for key in names.split(":"))
     return result
 
 
