@@ -34,7 +34,6 @@ from botocore.awsrequest import AWSResponse
 from momento_botocore.backends.base import Backend
 from momento_botocore.config import CacheConfig, TableSettings
 from momento_botocore.entries import (
-    Entry,
     EntryKind,
     decode,
     encode_absent,
@@ -42,7 +41,7 @@ from momento_botocore.entries import (
     encode_tombstone,
 )
 from momento_botocore.keys import cache_key
-from momento_botocore.memo import EntryMemo, KeyMemo
+from momento_botocore.memo import EntryMemo, KeyMemo, is_entry
 from momento_botocore.policy import (
     BatchPlan,
     Bypass,
@@ -294,45 +293,43 @@ class ReadHooks:
         context[BATCH_CONTEXT_KEY] = plan
 
     def _look_up_batch(self, plan: BatchPlan) -> None:
-        backend = self.backend
+        # The hot loop of an all-hit batch: keep it lean.
+        get = self.backend.get
+        servable = self._entries.servable
         for table in plan.tables:
             hits = plan.hits[table.name] = []
             missed: dict[str, Mapping[str, Any]] = {}
             projection = table.projection
             hit_count = 0
             for key, key_attributes in table.keys:
-                entry = self._entry(key, table.table, plan, backend)
-                if entry is None:
+                try:
+                    raw = get(key)
+                except Exception as error:
+                    plan.fill = False  # no fills into a failing cache for this call
+                    self._failed("cache lookup", table.table, error)
+                    raw = None
+                found = None if raw is None else servable(raw)
+                if found is None:
                     missed[key] = key_attributes
+                    if raw is not None and not is_entry(raw):  # garbage, not a tombstone
+                        self._discard(table.table, key)
                     continue
                 hit_count += 1
-                if entry.item is not None:
-                    hits.append(entry.item if projection is None else projection.apply(entry.item))
+                item = found[0]
+                if item is not None:
+                    hits.append(item if projection is None else projection.apply(item))
             if missed:
                 plan.misses[table.name] = missed
                 self._stats.add(table.table, "misses", len(missed))
             if hit_count:
                 self._stats.add(table.table, "hits", hit_count)
 
-    def _entry(self, key: str, table: str, plan: BatchPlan, backend: Backend) -> Entry | None:
-        """The servable entry under ``key`` (ITEM or ABSENT), or None for a miss."""
+    def _discard(self, table: str, key: str) -> None:
+        self._failed("decoding a cache entry", table, ValueError("undecodable entry"))
         try:
-            raw = backend.get(key)
+            self.backend.delete(key)
         except Exception as error:
-            plan.fill = False  # no fills into a failing cache for this call
-            self._failed("cache lookup", table, error)
-            return None
-        if raw is None:
-            return None
-        entry = self._entries.decode(raw)
-        if entry is None:
-            self._failed("decoding a cache entry", table, ValueError("undecodable entry"))
-            try:
-                backend.delete(key)
-            except Exception as error:
-                self._failed("cache delete", table, error)
-            return None
-        return None if entry.kind is EntryKind.TOMBSTONE else entry
+            self._failed("cache delete", table, error)
 
     def serve_batch(self, context: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
         plan: BatchPlan | None = context.get(BATCH_CONTEXT_KEY)

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from momento_botocore.entries import Entry, EntryKind, decode
+from momento_botocore.entries import FORMAT_TAG, Entry, EntryKind, decode
 from momento_botocore.keys import BinaryText, cache_key
 
 
@@ -82,6 +82,16 @@ class EntryMemo:
         self._bytes = 0
         self._lock = threading.Lock()
 
+    def servable(self, raw: bytes) -> tuple[dict[str, Any] | None] | None:
+        """``(item,)`` for ITEM, ``(None,)`` for ABSENT; None for TOMBSTONE or garbage."""
+        packed = self._items.get(raw)
+        if packed is not None:
+            return (marshal.loads(packed),)
+        entry = self.decode(raw)
+        if entry is None or entry.kind is EntryKind.TOMBSTONE:
+            return None
+        return (entry.item,)
+
     def decode(self, raw: bytes) -> Entry | None:
         packed = self._items.get(raw)
         if packed is not None:
@@ -98,3 +108,8 @@ class EntryMemo:
                     self._items[raw] = packed
                     self._bytes += size
         return entry
+
+
+def is_entry(raw: bytes) -> bool:
+    """Whether ``raw`` decodes to an entry (of any kind)."""
+    return raw.startswith(FORMAT_TAG) and decode(raw) is not None

@@ -94,3 +94,17 @@ def test_the_entry_memo_decodes_like_decode_into_fresh_objects() -> None:
     assert third == decode(raw)
     assert memo.decode(encode_absent()) == decode(encode_absent())
     assert memo.decode(b"garbage") is None
+
+
+def test_the_entry_memo_tells_servable_entries_from_the_rest() -> None:
+    from momento_botocore.entries import encode_tombstone
+    from momento_botocore.memo import is_entry
+
+    memo = EntryMemo()
+    item = {"pk": {"S": "a"}}
+    assert memo.servable(encode_item(item)) == (item,)
+    assert memo.servable(encode_item(item)) == (item,)  # remembered
+    assert memo.servable(encode_absent()) == (None,)
+    assert memo.servable(encode_tombstone()) is None
+    assert memo.servable(b"mbe1Inot json") is None
+    assert is_entry(encode_tombstone()) and not is_entry(b"mbe1Inot json")
