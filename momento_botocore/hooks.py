@@ -44,6 +44,7 @@ from momento_botocore.keys import cache_key
 from momento_botocore.memo import EntryMemo, KeyMemo, is_entry
 from momento_botocore.policy import (
     BatchPlan,
+    BatchTable,
     Bypass,
     ReadPlan,
     consumed_capacity_of_hit,
@@ -362,9 +363,16 @@ class ReadHooks:
             return
         fill = (
             plan.fill
+            and plan.sent  # only what came over the wire (not, say, a Stubber's answer)
             and self.active
             and self._clock() - plan.started < self.config.tombstone_ttl_seconds
         )
+        try:
+            self._merge_batch(plan, parsed, fill)
+        except Exception as error:  # a bug if it happens; never raise into the caller
+            self._failed("merging a batch answer", plan.tables[0].table, error)
+
+    def _merge_batch(self, plan: BatchPlan, parsed: Any, fill: bool) -> None:
         headers = parsed.get("ResponseMetadata", {}).get("HTTPHeaders")
         if isinstance(headers, dict):
             headers[CACHE_HEADER] = "partial" if any(plan.hits.values()) else "miss"
@@ -394,7 +402,7 @@ class ReadHooks:
 
     def _fill_batch_table(
         self,
-        table: Any,
+        table: BatchTable,
         missed: dict[str, Mapping[str, Any]],
         fetched: list[dict[str, Any]],
         unprocessed: Any,

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 from conftest import RequestCounter, create_table, new_session
 
 import momento_botocore
 from momento_botocore import MemoryBackend
+from momento_botocore.keys import cache_key
 
 N = 10
 
@@ -263,3 +265,29 @@ def test_a_failing_cache_still_answers_every_key(endpoint: str, tables: None) ->
     client = registered_client(endpoint, DownBackend())
     assert canonical(client.batch_get_item(RequestItems=request(range(N)))) == expected
     assert momento_botocore.stats()["users"]["errors"] > 0
+
+
+def test_garbage_in_the_cache_is_a_miss_and_is_removed(endpoint: str, tables: None) -> None:
+    backend = MemoryBackend()
+    client = registered_client(endpoint, backend)
+    key = cache_key("us-east-1", "users", users_key(0))
+    backend.set(key, b"not an entry", 60)
+    answer = client.batch_get_item(RequestItems={"users": {"Keys": [users_key(0)]}})
+    assert answer["Responses"]["users"][0]["name"] == {"S": "user 0"}
+    assert backend.get(key) != b"not an entry"  # removed, then filled
+    assert momento_botocore.stats()["users"]["errors"] == 1
+
+
+def test_answers_that_did_not_come_over_the_wire_are_not_cached(
+    endpoint: str, tables: None
+) -> None:
+    backend = MemoryBackend()
+    client = registered_client(endpoint, backend)
+    with Stubber(client) as stubber:
+        stubber.add_response(
+            "batch_get_item",
+            {"Responses": {"users": [{"id": {"S": "u0"}, "name": {"S": "stubbed"}}]}},
+        )
+        answer = client.batch_get_item(RequestItems={"users": {"Keys": [users_key(0)]}})
+    assert answer["Responses"]["users"] == [{"id": {"S": "u0"}, "name": {"S": "stubbed"}}]
+    assert len(backend) == 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from momento_botocore.config import CacheConfig
-from momento_botocore.entries import decode, encode_absent, encode_item
+from momento_botocore.entries import decode, encode_absent, encode_item, encode_tombstone
 from momento_botocore.keys import cache_key
-from momento_botocore.memo import EntryMemo, KeyMemo
+from momento_botocore.memo import EntryMemo, KeyMemo, is_entry
 from momento_botocore.policy import BatchPlan, Bypass, plan_batch_get
 
 CONFIG = CacheConfig(ttl=60, tables=("cached*",))
@@ -97,9 +97,6 @@ def test_the_entry_memo_decodes_like_decode_into_fresh_objects() -> None:
 
 
 def test_the_entry_memo_tells_servable_entries_from_the_rest() -> None:
-    from momento_botocore.entries import encode_tombstone
-    from momento_botocore.memo import is_entry
-
     memo = EntryMemo()
     item = {"pk": {"S": "a"}}
     assert memo.servable(encode_item(item)) == (item,)
