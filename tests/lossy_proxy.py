@@ -1,8 +1,8 @@
 """A loopback HTTP proxy in front of moto that can lose DynamoDB's answers.
 
 It forwards each request to moto (so the write happens), then, for the
-operations told to, closes the connection without answering or answers late:
-what a client sees when a write's outcome is unknown.
+operations told to, closes the connection without answering, answers late, or
+answers HTTP 500: what a client sees when a write's outcome is unknown.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class LossyProxy:
         #: operation -> how many of its next answers to lose ("drop") or delay ("slow").
         self.drop: dict[str, int] = {}
         self.slow: dict[str, int] = {}
+        self.fail: dict[str, int] = {}  # ... or replace with an HTTP 500 (after writing)
         self.delay = 1.0
         self._lock = threading.Lock()
         self._closed = False
@@ -73,6 +74,12 @@ class LossyProxy:
                     return  # the write happened; its answer is lost
                 if self._take(self.slow, operation):
                     time.sleep(self.delay)
+                if self._take(self.fail, operation):
+                    status, reason, answer_headers = 500, "Internal Server Error", []
+                    payload = (
+                        b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError",'
+                        b'"message":"Internal server error"}'
+                    )
                 head = f"HTTP/1.1 {status} {reason}\r\n"
                 for name, value in answer_headers:
                     if name.lower() not in ("connection", "transfer-encoding", "content-length"):

@@ -268,6 +268,18 @@ def test_a_write_that_times_out_is_still_invalidated(endpoint: str, items: str) 
         assert read_both(client) == (NEW, NEW)
 
 
+def test_a_write_answered_with_a_server_error_is_still_invalidated(
+    endpoint: str, items: str
+) -> None:
+    with lossy_proxy(endpoint) as proxy:
+        client = registered_client(proxy.url, config=Config(retries={"total_max_attempts": 1}))
+        warm(client)
+        proxy.fail["UpdateItem"] = 1
+        with pytest.raises(ClientError, match="InternalServerError"):
+            update(client)
+        assert read_both(client) == (NEW, NEW)
+
+
 def test_a_retried_write_rejected_after_a_lost_answer_is_still_invalidated(
     endpoint: str, items: str
 ) -> None:
