@@ -1,0 +1,308 @@
+"""DynamoDB Streams records -> cache refreshes and invalidations (Contract 3).
+
+``handler`` is a ready AWS Lambda handler configured from environment variables
+alone (``momento_botocore.streams.handler``); :func:`make_handler` binds one to a
+given configuration and backend (the same backend object a ``register()`` call
+uses). Every record overwrites its item's entry unconditionally:
+
+* INSERT / MODIFY with a ``NewImage``  -> ITEM (the new item, read TTL)
+* REMOVE (TTL expiry included)       -> ABSENT (absent TTL)
+* any other record with valid keys    -> TOMBSTONE (tombstone TTL): KEYS_ONLY and
+  OLD_IMAGE views, unknown event names, images that cannot be encoded
+
+Within a batch, the records of one item collapse to the last one in stream
+order (list order: Lambda and the tailer deliver one shard's records in order).
+If that one cache write fails, *every* record of that item in the batch is
+reported in ``batchItemFailures``: Lambda restarts from the lowest one, and a
+consumer that retries only the listed records still ends on the newest state.
+
+Malformed records (no keys, no sequence number, an event source ARN that is not
+a DynamoDB table's) are logged at ERROR and skipped, never reported as failures:
+a retry cannot fix them, and failing them would stall the shard until its retries
+run out. Replaying records is harmless: applying a record again writes what it
+wrote before, and replays come in stream order, so the last write wins again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from momento_botocore.backends.base import Backend
+from momento_botocore.backends.factory import create_backend
+from momento_botocore.config import CacheConfig, TableSettings
+from momento_botocore.entries import EntryKind, encode_absent, encode_item, encode_tombstone
+from momento_botocore.keys import cache_key, parse_table
+
+logger = logging.getLogger("momento_botocore.streams")
+
+#: Event names DynamoDB Streams emits.
+EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
+_MAX_LOGGED_PER_BATCH = 10
+
+
+class MalformedRecordError(ValueError):
+    """A stream record that cannot be turned into a cache write."""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheWrite:
+    """What one stream record asks of the cache: overwrite ``key`` with ``value``."""
+
+    table: str
+    key: str
+    kind: EntryKind
+    value: bytes
+    ttl_seconds: float
+    sequence_number: str
+    note: str | None = None  # why a record that had to be guessed at became a TOMBSTONE
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRecord:
+    """A malformed record: logged, skipped, not retried."""
+
+    sequence_number: str | None
+    event_id: str | None
+    reason: str
+
+
+@dataclass
+class BatchResult:
+    """What one batch did. :meth:`response` is Lambda's partial batch response."""
+
+    records: int = 0
+    writes: int = 0  # cache writes that succeeded
+    collapsed: int = 0  # records superseded by a later record of the same item
+    ignored: int = 0  # records of tables outside the configuration
+    kinds: dict[str, int] = field(default_factory=dict)  # successful writes by entry kind
+    skipped: list[SkippedRecord] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # sequence numbers, in stream order
+
+    def response(self) -> dict[str, list[dict[str, str]]]:
+        return {"batchItemFailures": [{"itemIdentifier": number} for number in self.failed]}
+
+
+def plan_record(record: Mapping[str, Any], config: CacheConfig) -> CacheWrite | None:
+    """The cache write one record asks for, or None when its table is not cached.
+
+    Pure. Raises :class:`MalformedRecordError` when the record cannot be understood.
+    """
+    if not isinstance(record, Mapping):
+        raise MalformedRecordError(f"a record must be a mapping, got {type(record).__name__}")
+    change = record.get("dynamodb")
+    if not isinstance(change, Mapping):
+        raise MalformedRecordError("no 'dynamodb' section")
+    sequence_number = change.get("SequenceNumber")
+    if not isinstance(sequence_number, str) or not sequence_number:
+        raise MalformedRecordError("no dynamodb.SequenceNumber")
+    source = record.get("eventSourceARN")
+    if not isinstance(source, str):
+        raise MalformedRecordError("no eventSourceARN (the stream's ARN)")
+    try:
+        region, table = parse_table(source, None)
+    except ValueError as error:
+        raise MalformedRecordError(f"eventSourceARN: {error}") from None
+    settings = config.settings_for(table)
+    if settings is None:
+        return None
+    keys = change.get("Keys")
+    if not isinstance(keys, Mapping) or not keys:
+        raise MalformedRecordError("no dynamodb.Keys")
+    try:
+        key = cache_key(region, table, keys, prefix=config.key_prefix, binary_text="base64")
+    except ValueError as error:
+        raise MalformedRecordError(f"dynamodb.Keys: {error}") from None
+    kind, value, ttl, note = _entry_for(record.get("eventName"), change, settings, config)
+    return CacheWrite(table, key, kind, value, ttl, sequence_number, note)
+
+
+def _entry_for(
+    event_name: Any, change: Mapping[str, Any], settings: TableSettings, config: CacheConfig
+) -> tuple[EntryKind, bytes, float, str | None]:
+    tombstone = (EntryKind.TOMBSTONE, encode_tombstone(), config.tombstone_ttl_seconds)
+    if event_name == "REMOVE":
+        return EntryKind.ABSENT, encode_absent(), settings.absent_ttl, None
+    if event_name not in EVENT_NAMES:
+        return (*tombstone, f"unknown eventName {event_name!r}")
+    image = change.get("NewImage")
+    if image is None:
+        return (*tombstone, None)  # KEYS_ONLY or OLD_IMAGE view: the new state is not here
+    try:
+        return EntryKind.ITEM, encode_item(image), settings.ttl, None
+    except (ValueError, TypeError, AttributeError) as error:
+        return (*tombstone, f"NewImage cannot be cached: {error}")
+
+
+def _identity(record: Any) -> tuple[str | None, str | None]:
+    """(sequence number, event id) of a record, as far as it has them."""
+    if not isinstance(record, Mapping):
+        return None, None
+    change = record.get("dynamodb")
+    number = change.get("SequenceNumber") if isinstance(change, Mapping) else None
+    event_id = record.get("eventID")
+    return (
+        number if isinstance(number, str) else None,
+        event_id if isinstance(event_id, str) else None,
+    )
+
+
+class StreamInvalidator:
+    """Applies DynamoDB Streams records to a cache. Callable as a Lambda handler.
+
+    Thread-safe as long as the backend is.
+    """
+
+    def __init__(self, config: CacheConfig, backend: Backend) -> None:
+        self.config = config
+        self.backend = backend
+
+    def __call__(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+        """Lambda entry point: ``{"Records": [...]}`` -> partial batch response."""
+        records = event.get("Records") if isinstance(event, Mapping) else None
+        if not isinstance(records, list):
+            raise MalformedRecordError(
+                "the event has no 'Records' list: not a DynamoDB Streams event"
+            )
+        return self.process(records).response()
+
+    def process(self, records: Iterable[Any]) -> BatchResult:
+        """Apply a batch of records (in stream order); never raises for one bad record."""
+        records = list(records)
+        result = BatchResult()
+        # item key -> (the item's last write, sequence numbers of all its records)
+        latest: dict[str, tuple[CacheWrite, list[str]]] = {}
+        for record in records:
+            result.records += 1
+            try:
+                write = plan_record(record, self.config)
+            except MalformedRecordError as error:
+                number, event_id = _identity(record)
+                result.skipped.append(SkippedRecord(number, event_id, str(error)))
+                continue
+            if write is None:
+                result.ignored += 1
+                continue
+            if write.note is not None:
+                logger.warning(
+                    "momento-botocore: stream record %s of table %s: %s; wrote a TOMBSTONE",
+                    write.sequence_number,
+                    write.table,
+                    write.note,
+                )
+            previous = latest.pop(write.key, None)  # re-inserted: dict order = last record order
+            numbers = [*previous[1], write.sequence_number] if previous else [write.sequence_number]
+            if previous is not None:
+                result.collapsed += 1
+            latest[write.key] = (write, numbers)
+        self._log_skipped(result.skipped)
+        failures: list[tuple[CacheWrite, BaseException]] = []
+        failed_numbers: set[str] = set()
+        for write, numbers in latest.values():
+            try:
+                self.backend.set(write.key, write.value, write.ttl_seconds)
+            except Exception as error:
+                failures.append((write, error))
+                failed_numbers.update(numbers)
+                continue
+            result.writes += 1
+            result.kinds[write.kind.name] = result.kinds.get(write.kind.name, 0) + 1
+        if failures:
+            result.failed = self._in_stream_order(records, failed_numbers)
+            first, first_error = failures[0]
+            logger.warning(
+                "momento-botocore: %d cache write(s) failed, %d record(s) reported for retry; "
+                "first: table %s record %s: %s: %s",
+                len(failures),
+                len(result.failed),
+                first.table,
+                first.sequence_number,
+                type(first_error).__name__,
+                first_error,
+            )
+        return result
+
+    def apply_record(self, record: Any) -> CacheWrite | None:
+        """Apply one record. For per-record frameworks (Powertools): raises when the
+        cache write fails so the framework reports the record; malformed records
+        are logged and skipped. Returns the write made, or None."""
+        if not isinstance(record, Mapping):
+            raw = getattr(record, "raw_event", None)
+            if not isinstance(raw, Mapping):
+                raise TypeError(
+                    "pass the raw record dict or Powertools' DynamoDBRecord data class "
+                    f"(BatchProcessor without model=), got {type(record).__name__}"
+                )
+            record = raw
+        try:
+            write = plan_record(record, self.config)
+        except MalformedRecordError as error:
+            number, event_id = _identity(record)
+            self._log_skipped([SkippedRecord(number, event_id, str(error))])
+            return None
+        if write is None:
+            return None
+        self.backend.set(write.key, write.value, write.ttl_seconds)
+        return write
+
+    @staticmethod
+    def _in_stream_order(records: list[Any], numbers: set[str]) -> list[str]:
+        ordered: list[str] = []
+        for record in records:
+            number, _ = _identity(record)
+            if number in numbers and number not in ordered:
+                ordered.append(number)
+        return ordered
+
+    @staticmethod
+    def _log_skipped(skipped: list[SkippedRecord]) -> None:
+        for entry in skipped[:_MAX_LOGGED_PER_BATCH]:
+            logger.error(
+                "momento-botocore: skipped malformed stream record (sequence number %s, "
+                "eventID %s): %s",
+                entry.sequence_number,
+                entry.event_id,
+                entry.reason,
+            )
+        if len(skipped) > _MAX_LOGGED_PER_BATCH:
+            logger.error(
+                "momento-botocore: ... and %d more malformed records in this batch",
+                len(skipped) - _MAX_LOGGED_PER_BATCH,
+            )
+
+
+def make_handler(
+    config: CacheConfig | None = None, *, backend: Backend | None = None
+) -> StreamInvalidator:
+    """A Lambda handler bound to ``config`` (default: from the environment) and
+    ``backend`` (default: a new one built from ``config``)."""
+    if config is None:
+        config = CacheConfig.from_env()
+    return StreamInvalidator(config, backend if backend is not None else create_backend(config))
+
+
+_DEFAULT: list[StreamInvalidator] = []
+_DEFAULT_LOCK = threading.Lock()
+
+
+def _default_invalidator() -> StreamInvalidator:
+    """Built once per process (per Lambda container), from environment variables alone."""
+    if not _DEFAULT:
+        with _DEFAULT_LOCK:
+            if not _DEFAULT:
+                _DEFAULT.append(make_handler())
+    return _DEFAULT[0]
+
+
+def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    """The Lambda handler ``momento_botocore.streams.handler``, configured from the environment."""
+    return _default_invalidator()(event, context)
+
+
+def record_handler(record: Any) -> CacheWrite | None:
+    """A Powertools record handler (``BatchProcessor(event_type=EventType.DynamoDBStreams)``),
+    configured from the environment like :func:`handler`."""
+    return _default_invalidator().apply_record(record)
