@@ -29,6 +29,7 @@ from momento_botocore._reserved_words import RESERVED_WORDS
 PROJECTION_PARAMS = ("ProjectionExpression", "ExpressionAttributeNames", "AttributesToGet")
 
 _MAX_DEPTH = 32  # DynamoDB's limit on the nesting of a document path
+_MAX_EXPRESSION_BYTES = 4096  # DynamoDB's limit on any expression string
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _PLACEHOLDER = re.compile(r"#[A-Za-z0-9_]+")
 _INDEX = re.compile(r"\[(0|[1-9][0-9]{0,8})\]")
@@ -80,6 +81,8 @@ def parse_expression(expression: Any, names: Any = None) -> Projection:
     """Parse a ProjectionExpression with its ExpressionAttributeNames."""
     if not isinstance(expression, str) or not expression.strip():
         raise InvalidProjection("empty or non-string ProjectionExpression")
+    if len(expression.encode("utf-8", "surrogatepass")) > _MAX_EXPRESSION_BYTES:
+        raise InvalidProjection("ProjectionExpression longer than 4 KB")
     if names is None:
         names = {}
     elif not isinstance(names, Mapping) or not names:

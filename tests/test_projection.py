@@ -84,6 +84,7 @@ def test_no_projection_parameters_means_no_projection() -> None:
         ({"ProjectionExpression": "[0]"}, "index first"),
         ({"ProjectionExpression": "a..b"}, "empty name"),
         ({"ProjectionExpression": ".".join(["a"] * 33)}, "too deep"),
+        ({"ProjectionExpression": ", ".join(f"a{n}" for n in range(800))}, "over 4 KB"),
         ({"ProjectionExpression": "a", "AttributesToGet": ["a"]}, "both kinds"),
         ({"AttributesToGet": []}, "empty AttributesToGet"),
         ({"AttributesToGet": ["a", "a"]}, "duplicate AttributesToGet"),
