@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 
 def stats(*, reset: bool = False) -> dict[str, dict[str, int]]:
-    """Counters per table: hits, misses, fills, fills_skipped, bypasses, errors."""
+    """Counters per table: hits, misses, fills, fills_skipped, bypasses, errors;
+    invalidations once writes through a registered client have tombstoned entries.
+    """
     snapshot = STATS.snapshot()
     if reset:
         STATS.reset()

@@ -81,6 +81,9 @@ class CacheConfig:
     momento_request_timeout: float = DEFAULT_MOMENTO_REQUEST_TIMEOUT
     breaker_failures: int = DEFAULT_BREAKER_FAILURES
     breaker_cooldown: float = DEFAULT_BREAKER_COOLDOWN
+    #: Key attribute names per table name or pattern, for invalidating PutItem and
+    #: put requests without asking DynamoDB (DescribeTable) for the key schema.
+    key_schemas: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -121,6 +124,7 @@ class CacheConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
+        put(self, "key_schemas", _key_schemas(self.key_schemas))
 
         timeout = self.momento_request_timeout
         if (
@@ -161,6 +165,13 @@ class CacheConfig:
         )
         assert isinstance(ttl, float) and isinstance(self.absent_ttl, float)
         return TableSettings(ttl=ttl, absent_ttl=min(self.absent_ttl, ttl))
+
+    def key_schema_for(self, table: str) -> tuple[str, ...] | None:
+        """The configured key attribute names of ``table``, if any."""
+        for pattern, names in self.key_schemas.items():
+            if fnmatch.fnmatchcase(table, pattern):
+                return names
+        return None
 
     @property
     def ttl_seconds(self) -> float:
@@ -208,6 +219,8 @@ class CacheConfig:
             values["tables"] = tuple(p.strip() for p in tables.split(",") if p.strip())
         if table_ttls := environ.get(env.TABLE_TTLS, "").strip():
             values["table_ttls"] = _parse_table_ttls(table_ttls)
+        if key_schemas := environ.get(env.KEY_SCHEMAS, "").strip():
+            values["key_schemas"] = _parse_key_schemas(key_schemas)
         for attr, name in (
             ("key_prefix", env.KEY_PREFIX),
             ("backend", env.BACKEND),
@@ -221,6 +234,38 @@ class CacheConfig:
         if values.get("ttl") is None:
             raise ConfigurationError(f"{env.TTL_SECONDS} is not set: a TTL is required")
         return cls(**values)
+
+
+def _key_schemas(value: Any) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, Mapping):
+        raise ConfigurationError("key_schemas must map table names or patterns to key names")
+    result: dict[str, tuple[str, ...]] = {}
+    for pattern, names in value.items():
+        names = (names,) if isinstance(names, str) else names
+        if (
+            not isinstance(names, (tuple, list))
+            or not 1 <= len(names) <= 2
+            or not all(isinstance(name, str) and name for name in names)
+        ):
+            raise ConfigurationError(
+                f"key_schemas[{pattern!r}] must be the hash key name, or (hash, range) names"
+            )
+        result[_pattern("key_schemas", pattern)] = tuple(names)
+    return result
+
+
+def _parse_key_schemas(text: str) -> dict[str, tuple[str, ...]]:
+    result: dict[str, tuple[str, ...]] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        name, sep, names = part.partition("=")
+        if not sep or not names.strip():
+            raise ConfigurationError(
+                f"{env.KEY_SCHEMAS}: {part.strip()!r} is not 'table=hash' or 'table=hash:range'"
+            )
+        result[name.strip()] = tuple(key.strip() for key in names.split(":"))
+    return result
 
 
 def _parse_table_ttls(text: str) -> dict[str, float]:

@@ -9,6 +9,7 @@ ABSENT_TTL_SECONDS = "MOMENTO_BOTOCORE_ABSENT_TTL_SECONDS"
 TOMBSTONE_TTL_SECONDS = "MOMENTO_BOTOCORE_TOMBSTONE_TTL_SECONDS"
 TABLES = "MOMENTO_BOTOCORE_TABLES"
 KEY_PREFIX = "MOMENTO_BOTOCORE_KEY_PREFIX"
+KEY_SCHEMAS = "MOMENTO_BOTOCORE_KEY_SCHEMAS"
 BACKEND = "MOMENTO_BOTOCORE_BACKEND"
 MEMORY_MAX_ENTRIES = "MOMENTO_BOTOCORE_MEMORY_MAX_ENTRIES"
 MEMORY_MAX_BYTES = "MOMENTO_BOTOCORE_MEMORY_MAX_BYTES"
@@ -31,6 +32,7 @@ DESCRIPTIONS: dict[str, str] = {
     TOMBSTONE_TTL_SECONDS: "how long a written item is not re-filled (default 10)",
     TABLES: "which tables are cached, comma-separated names or globs (default: all)",
     KEY_PREFIX: "prefix for every cache key (default: none)",
+    KEY_SCHEMAS: "key attributes per table for write invalidation, 'orders=cust:id,users*=id'",
     BACKEND: "'memory' (default) or 'momento'",
     MEMORY_MAX_ENTRIES: "memory backend: most entries kept (default 100000)",
     MEMORY_MAX_BYTES: "memory backend: most bytes kept (default 268435456)",
