@@ -15,6 +15,11 @@ from momento_botocore import environment as env
 
 MAX_TTL_SECONDS = 24 * 60 * 60  # Momento's limit
 BACKENDS = ("memory", "momento")
+#: Defaults for bounded cost when the cache is slow or down (justified in docs/backends.md).
+DEFAULT_MOMENTO_REQUEST_TIMEOUT = 0.15
+MAX_MOMENTO_REQUEST_TIMEOUT = 10.0
+DEFAULT_BREAKER_FAILURES = 5
+DEFAULT_BREAKER_COOLDOWN = 5.0
 _PATTERN = re.compile(r"[A-Za-z0-9_.\-*?]+")
 
 Seconds = float | int | timedelta
@@ -72,6 +77,13 @@ class CacheConfig:
     memory_max_bytes: int = 256 * 1024 * 1024
     momento_cache_name: str | None = None
     momento_api_key: str | None = field(default=None, repr=False)
+    momento_endpoint: str | None = None
+    momento_request_timeout: float = DEFAULT_MOMENTO_REQUEST_TIMEOUT
+    breaker_failures: int = DEFAULT_BREAKER_FAILURES
+    breaker_cooldown: float = DEFAULT_BREAKER_COOLDOWN
+    #: Key attribute names per table name or pattern, for invalidating PutItem and
+    #: put requests without asking DynamoDB (DescribeTable) for the key schema.
+    key_schemas: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -112,6 +124,32 @@ class CacheConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
+        put(self, "key_schemas", _key_schemas(self.key_schemas))
+
+        timeout = self.momento_request_timeout
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not 0 < timeout <= MAX_MOMENTO_REQUEST_TIMEOUT
+        ):
+            raise ConfigurationError(
+                "momento_request_timeout must be seconds, more than 0 and at most "
+                f"{MAX_MOMENTO_REQUEST_TIMEOUT}, got {timeout!r}"
+            )
+        put(self, "momento_request_timeout", float(timeout))
+        failures = self.breaker_failures
+        if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
+            raise ConfigurationError(f"breaker_failures must be an integer >= 1, got {failures!r}")
+        cooldown = self.breaker_cooldown
+        if (
+            isinstance(cooldown, bool)
+            or not isinstance(cooldown, (int, float))
+            or not 0 < cooldown <= 3600
+        ):
+            raise ConfigurationError(
+                f"breaker_cooldown must be seconds, more than 0 and at most 3600, got {cooldown!r}"
+            )
+        put(self, "breaker_cooldown", float(cooldown))
 
     def settings_for(self, table: str) -> TableSettings | None:
         """The settings for ``table``, or None when it is not cached."""
@@ -127,6 +165,13 @@ class CacheConfig:
         )
         assert isinstance(ttl, float) and isinstance(self.absent_ttl, float)
         return TableSettings(ttl=ttl, absent_ttl=min(self.absent_ttl, ttl))
+
+    def key_schema_for(self, table: str) -> tuple[str, ...] | None:
+        """The configured key attribute names of ``table``, if any."""
+        for pattern, names in self.key_schemas.items():
+            if fnmatch.fnmatchcase(table, pattern):
+                return names
+        return None
 
     @property
     def ttl_seconds(self) -> float:
@@ -163,6 +208,9 @@ class CacheConfig:
             ("tombstone_ttl", env.TOMBSTONE_TTL_SECONDS, float),
             ("memory_max_entries", env.MEMORY_MAX_ENTRIES, int),
             ("memory_max_bytes", env.MEMORY_MAX_BYTES, int),
+            ("momento_request_timeout", env.MOMENTO_REQUEST_TIMEOUT_SECONDS, float),
+            ("breaker_failures", env.BREAKER_FAILURES, int),
+            ("breaker_cooldown", env.BREAKER_COOLDOWN_SECONDS, float),
         ):
             value = number(name, kind)
             if value is not None:
@@ -171,11 +219,14 @@ class CacheConfig:
             values["tables"] = tuple(p.strip() for p in tables.split(",") if p.strip())
         if table_ttls := environ.get(env.TABLE_TTLS, "").strip():
             values["table_ttls"] = _parse_table_ttls(table_ttls)
+        if key_schemas := environ.get(env.KEY_SCHEMAS, "").strip():
+            values["key_schemas"] = _parse_key_schemas(key_schemas)
         for attr, name in (
             ("key_prefix", env.KEY_PREFIX),
             ("backend", env.BACKEND),
             ("momento_cache_name", env.MOMENTO_CACHE_NAME),
             ("momento_api_key", env.MOMENTO_API_KEY),
+            ("momento_endpoint", env.MOMENTO_ENDPOINT),
         ):
             if text := environ.get(name, "").strip():
                 values[attr] = text
@@ -183,6 +234,38 @@ class CacheConfig:
         if values.get("ttl") is None:
             raise ConfigurationError(f"{env.TTL_SECONDS} is not set: a TTL is required")
         return cls(**values)
+
+
+def _key_schemas(value: Any) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, Mapping):
+        raise ConfigurationError("key_schemas must map table names or patterns to key names")
+    result: dict[str, tuple[str, ...]] = {}
+    for pattern, names in value.items():
+        names = (names,) if isinstance(names, str) else names
+        if (
+            not isinstance(names, (tuple, list))
+            or not 1 <= len(names) <= 2
+            or not all(isinstance(name, str) and name for name in names)
+        ):
+            raise ConfigurationError(
+                f"key_schemas[{pattern!r}] must be the hash key name, or (hash, range) names"
+            )
+        result[_pattern("key_schemas", pattern)] = tuple(names)
+    return result
+
+
+def _parse_key_schemas(text: str) -> dict[str, tuple[str, ...]]:
+    result: dict[str, tuple[str, ...]] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        name, sep, names = part.partition("=")
+        if not sep or not names.strip():
+            raise ConfigurationError(
+                f"{env.KEY_SCHEMAS}: {part.strip()!r} is not 'table=hash' or 'table=hash:range'"
+            )
+        result[name.strip()] = tuple(key.strip() for key in names.split(":"))
+    return result
 
 
 def _parse_table_ttls(text: str) -> dict[str, float]:

@@ -9,12 +9,19 @@ ABSENT_TTL_SECONDS = "MOMENTO_BOTOCORE_ABSENT_TTL_SECONDS"
 TOMBSTONE_TTL_SECONDS = "MOMENTO_BOTOCORE_TOMBSTONE_TTL_SECONDS"
 TABLES = "MOMENTO_BOTOCORE_TABLES"
 KEY_PREFIX = "MOMENTO_BOTOCORE_KEY_PREFIX"
+KEY_SCHEMAS = "MOMENTO_BOTOCORE_KEY_SCHEMAS"
 BACKEND = "MOMENTO_BOTOCORE_BACKEND"
 MEMORY_MAX_ENTRIES = "MOMENTO_BOTOCORE_MEMORY_MAX_ENTRIES"
 MEMORY_MAX_BYTES = "MOMENTO_BOTOCORE_MEMORY_MAX_BYTES"
 MOMENTO_CACHE_NAME = "MOMENTO_CACHE_NAME"
 MOMENTO_API_KEY = "MOMENTO_API_KEY"
 NEXT_WRAPPER = "MOMENTO_BOTOCORE_NEXT_WRAPPER"
+MOMENTO_ENDPOINT = "MOMENTO_ENDPOINT"
+MOMENTO_REQUEST_TIMEOUT_SECONDS = "MOMENTO_BOTOCORE_MOMENTO_REQUEST_TIMEOUT_SECONDS"
+BREAKER_FAILURES = "MOMENTO_BOTOCORE_BREAKER_FAILURES"
+BREAKER_COOLDOWN_SECONDS = "MOMENTO_BOTOCORE_BREAKER_COOLDOWN_SECONDS"
+#: Set by AWS Lambda; selects the SDK's Lambda configuration.
+LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 
 #: name -> one-line meaning, for ``doctor`` and the configuration reference.
 DESCRIPTIONS: dict[str, str] = {
@@ -25,12 +32,17 @@ DESCRIPTIONS: dict[str, str] = {
     TOMBSTONE_TTL_SECONDS: "how long a written item is not re-filled (default 10)",
     TABLES: "which tables are cached, comma-separated names or globs (default: all)",
     KEY_PREFIX: "prefix for every cache key (default: none)",
+    KEY_SCHEMAS: "key attributes per table for write invalidation, 'orders=cust:id,users*=id'",
     BACKEND: "'memory' (default) or 'momento'",
     MEMORY_MAX_ENTRIES: "memory backend: most entries kept (default 100000)",
     MEMORY_MAX_BYTES: "memory backend: most bytes kept (default 268435456)",
     MOMENTO_CACHE_NAME: "Momento cache to use (momento backend)",
     MOMENTO_API_KEY: "Momento API key (momento backend; secret)",
     NEXT_WRAPPER: "Lambda: another AWS_LAMBDA_EXEC_WRAPPER to run with ours (OTel, ...)",
+    MOMENTO_ENDPOINT: "Momento endpoint, e.g. cell-us-east-1-1.prod.a.momentohq.com (v2 keys)",
+    MOMENTO_REQUEST_TIMEOUT_SECONDS: "deadline of one Momento call, seconds (default 0.15)",
+    BREAKER_FAILURES: "consecutive cache failures that open the circuit breaker (default 5)",
+    BREAKER_COOLDOWN_SECONDS: "seconds the open breaker skips the cache before a probe (default 5)",
 }
 
 SECRETS = frozenset({MOMENTO_API_KEY})

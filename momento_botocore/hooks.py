@@ -10,37 +10,107 @@ One GetItem goes through three handlers that share the call's ``context`` dict:
   resource layer converts the answer in place): after a miss answered by
   DynamoDB over the wire, fill with add-if-absent (Contract 3).
 
+BatchGetItem is looked up key by key in ``before-parameter-build``; only the
+misses are left in the request (without projections), an all-hit batch is answered
+in ``before-call``, and ``after-call.dynamodb.BatchGetItem`` merges, projects and
+fills. Writes (``PutItem``, ``UpdateItem``, ``DeleteItem``, ``BatchWriteItem``,
+``TransactWriteItems``) tombstone the items they touch once DynamoDB has answered,
+unless it rejected them (HTTP 4xx); see docs/writes-batch-projections.md.
+
 Nothing here raises into the caller: every failure is counted, logged at most
 once a minute per kind, and the call goes to DynamoDB.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
 from momento_botocore.backends.base import Backend
 from momento_botocore.config import CacheConfig, TableSettings
-from momento_botocore.entries import EntryKind, decode, encode_absent, encode_item
-from momento_botocore.policy import Bypass, ReadPlan, consumed_capacity_of_hit, plan_get_item
+from momento_botocore.entries import (
+    EntryKind,
+    decode,
+    encode_absent,
+    encode_item,
+    encode_tombstone,
+)
+from momento_botocore.keys import cache_key
+from momento_botocore.memo import EntryMemo, KeyMemo, is_entry
+from momento_botocore.policy import (
+    BatchPlan,
+    BatchTable,
+    Bypass,
+    ReadPlan,
+    consumed_capacity_of_hit,
+    plan_batch_get,
+    plan_get_item,
+)
+from momento_botocore.projection import PROJECTION_PARAMS
 from momento_botocore.stats import STATS, ErrorReporter, Stats
+from momento_botocore.writes import (
+    WRITE_OPERATIONS,
+    KeyNames,
+    KeySchemas,
+    TouchedItem,
+    WritePlan,
+    key_names_of,
+    plan_write,
+    touched_items,
+)
 
 CONTEXT_KEY = "momento_botocore.read"
+BATCH_CONTEXT_KEY = "momento_botocore.batch"
+WRITE_CONTEXT_KEY = "momento_botocore.write"
 CACHE_HEADER = "x-momento-cache"
 _HIT_REQUEST_ID = "momento-botocore-cache-hit"
+_NEVER_SENT = "momento-botocore: all keys were cache hits; this request is never sent"
 
 # botocore reads only ``status_code`` from it; one shared instance saves ~2 us a hit.
 _HIT_HTTP_RESPONSE = AWSResponse(None, 200, {CACHE_HEADER: "hit"}, None)
 
-# (event, ReadHooks method, unique id, registered last)
+# (event, ReadHooks method, unique id, registered last). botocore keeps one handler
+# per unique id and emitter, whatever the event: every id here must be different.
 _HANDLERS = (
     ("before-parameter-build.dynamodb", "plan_request", "momento-botocore.plan", True),
     ("before-call.dynamodb.GetItem", "serve_from_cache", "momento-botocore.serve", False),
     ("before-send.dynamodb.GetItem", "mark_sent", "momento-botocore.sent", False),
     ("after-call.dynamodb.GetItem", "fill_after_miss", "momento-botocore.fill", False),
+    # After the fill (same event, registered later): the fill needs the full item.
+    ("after-call.dynamodb.GetItem", "project_response", "momento-botocore.project", False),
+    ("before-call.dynamodb.BatchGetItem", "serve_batch", "momento-botocore.batch-serve", False),
+    ("before-send.dynamodb.BatchGetItem", "count_send", "momento-botocore.batch-sent", False),
+    ("after-call.dynamodb.BatchGetItem", "merge_batch", "momento-botocore.batch-merge", False),
+    ("creating-client-class.dynamodb", "remember_clients", "momento-botocore.clients", False),
+    *(
+        entry
+        for operation in WRITE_OPERATIONS
+        for entry in (
+            (
+                f"before-send.dynamodb.{operation}",
+                "count_send",
+                f"momento-botocore.sent-{operation}",
+                False,
+            ),
+            (
+                f"after-call.dynamodb.{operation}",
+                "write_answered",
+                f"momento-botocore.written-{operation}",
+                False,
+            ),
+            (
+                f"after-call-error.dynamodb.{operation}",
+                "write_failed",
+                f"momento-botocore.write-error-{operation}",
+                False,
+            ),
+        )
+    ),
 )
 
 
@@ -63,6 +133,13 @@ class ReadHooks:
         self._reporter = reporter or ErrorReporter()
         self._clock = clock
         self._tables: dict[str, TableSettings | None] = {}
+        self._schemas = KeySchemas(config.key_schema_for, clock=clock)
+        self._keys = KeyMemo()
+        self._entries = EntryMemo()
+        self._planners: dict[str, Callable[[str, Any, Any], None]] = {
+            "BatchGetItem": self._plan_batch_get,
+            **dict.fromkeys(WRITE_OPERATIONS, self._plan_write),
+        }
 
     # Installation -------------------------------------------------------------
 
@@ -77,6 +154,9 @@ class ReadHooks:
 
     def plan_request(self, params: Any, model: Any, context: Any, **_: Any) -> None:
         if model.name != "GetItem" or not self.active:
+            planner = self._planners.get(model.name)
+            if planner is not None and self.active:
+                planner(model.name, params, context)
             return
         try:
             plan = plan_get_item(
@@ -88,6 +168,9 @@ class ReadHooks:
             )
             if type(plan) is ReadPlan:
                 context[CONTEXT_KEY] = plan
+                if plan.projection is not None:
+                    for name in PROJECTION_PARAMS:  # a miss fetches the full item
+                        params.pop(name, None)
             elif type(plan) is Bypass:
                 self._stats.add(plan.table, "bypasses")
         except Exception as error:  # never break the call
@@ -113,7 +196,9 @@ class ReadHooks:
         self._stats.add(plan.table, "hits")
         parsed: dict[str, Any] = {}
         if entry.kind is EntryKind.ITEM:
-            parsed["Item"] = entry.item
+            assert entry.item is not None
+            projection = plan.projection
+            parsed["Item"] = entry.item if projection is None else projection.apply(entry.item)
         if plan.consumed_capacity is not None:
             parsed["ConsumedCapacity"] = consumed_capacity_of_hit(
                 plan.table, plan.consumed_capacity
@@ -155,6 +240,280 @@ class ReadHooks:
         except Exception as error:
             self._failed("cache fill", plan.table, error)
 
+    def project_response(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
+        """A GetItem whose projection was dropped for the fetch: project DynamoDB's answer."""
+        plan: ReadPlan | None = context.get(CONTEXT_KEY)
+        if plan is None or plan.projection is None or not plan.sent:
+            return
+        # Not gated on self.active: the request went out without its projection.
+        item = parsed.get("Item")
+        if http_response.status_code == 200 and isinstance(item, Mapping):
+            parsed["Item"] = plan.projection.apply(item)
+
+    # BatchGetItem -------------------------------------------------------------
+
+    def _plan_batch_get(self, operation: str, params: Any, context: Any) -> None:
+        try:
+            plan = plan_batch_get(
+                params,
+                region=context.get("client_region"),
+                settings_for=self._settings_for,
+                key_prefix=self.config.key_prefix,
+                now=self._clock(),
+                key_codec=self._keys.key,
+            )
+            if type(plan) is Bypass:
+                self._stats.add(plan.table, "bypasses")
+                return
+            if plan is None:
+                return
+            assert isinstance(plan, BatchPlan)
+            self._look_up_batch(plan)
+        except Exception as error:  # never break the call; the request is untouched
+            self._failed("planning", "", error)
+            return
+        if plan.misses or plan.passthrough:
+            request_items = dict(plan.passthrough)
+            for table in plan.tables:
+                missed = plan.misses.get(table.name)
+                if missed:
+                    request = {
+                        name: value
+                        for name, value in table.request_extras.items()
+                        if name not in PROJECTION_PARAMS  # fetch full items, to fill
+                    }
+                    request["Keys"] = list(missed.values())
+                    request_items[table.name] = request
+            params["RequestItems"] = request_items
+        else:
+            # All hits: before-call answers, nothing is sent. Spare botocore validating
+            # and serializing every key: leave one placeholder key that DynamoDB would
+            # reject (no table has this key attribute), should it ever be sent.
+            first = plan.tables[0].name
+            params["RequestItems"] = {first: {"Keys": [{_NEVER_SENT: {"S": "-"}}]}}
+        context[BATCH_CONTEXT_KEY] = plan
+
+    def _look_up_batch(self, plan: BatchPlan) -> None:
+        # The hot loop of an all-hit batch: keep it lean.
+        get = self.backend.get
+        servable = self._entries.servable
+        for table in plan.tables:
+            hits = plan.hits[table.name] = []
+            missed: dict[str, Mapping[str, Any]] = {}
+            projection = table.projection
+            hit_count = 0
+            for key, key_attributes in table.keys:
+                try:
+                    raw = get(key)
+                except Exception as error:
+                    plan.fill = False  # no fills into a failing cache for this call
+                    self._failed("cache lookup", table.table, error)
+                    raw = None
+                found = None if raw is None else servable(raw)
+                if found is None:
+                    missed[key] = key_attributes
+                    if raw is not None and not is_entry(raw):  # garbage, not a tombstone
+                        self._discard(table.table, key)
+                    continue
+                hit_count += 1
+                item = found[0]
+                if item is not None:
+                    hits.append(item if projection is None else projection.apply(item))
+            if missed:
+                plan.misses[table.name] = missed
+                self._stats.add(table.table, "misses", len(missed))
+            if hit_count:
+                self._stats.add(table.table, "hits", hit_count)
+
+    def _discard(self, table: str, key: str) -> None:
+        self._failed("decoding a cache entry", table, ValueError("undecodable entry"))
+        try:
+            self.backend.delete(key)
+        except Exception as error:
+            self._failed("cache delete", table, error)
+
+    def serve_batch(self, context: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        plan: BatchPlan | None = context.get(BATCH_CONTEXT_KEY)
+        if plan is None or plan.misses or plan.passthrough:
+            return None
+        # Every key was answered from the cache: nothing to send. Not gated on
+        # self.active: the decision was taken when the request was planned.
+        plan.answered = True
+        parsed: dict[str, Any] = {
+            "Responses": {table.name: plan.hits[table.name] for table in plan.tables},
+            "UnprocessedKeys": {},
+        }
+        if plan.consumed_capacity is not None:
+            parsed["ConsumedCapacity"] = [
+                consumed_capacity_of_hit(table.table, plan.consumed_capacity)
+                for table in plan.tables
+            ]
+        parsed["ResponseMetadata"] = {
+            "RequestId": _HIT_REQUEST_ID,
+            "HTTPStatusCode": 200,
+            "HTTPHeaders": {CACHE_HEADER: "hit"},
+            "RetryAttempts": 0,
+        }
+        return _HIT_HTTP_RESPONSE, parsed
+
+    def merge_batch(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
+        """DynamoDB answered the misses: project, fill, and add the hits to its answer."""
+        plan: BatchPlan | None = context.get(BATCH_CONTEXT_KEY)
+        if plan is None or plan.answered or http_response.status_code != 200:
+            return
+        fill = (
+            plan.fill
+            and plan.sent  # only what came over the wire (not, say, a Stubber's answer)
+            and self.active
+            and self._clock() - plan.started < self.config.tombstone_ttl_seconds
+        )
+        try:
+            self._merge_batch(plan, parsed, fill)
+        except Exception as error:  # a bug if it happens; never raise into the caller
+            self._failed("merging a batch answer", plan.tables[0].table, error)
+
+    def _merge_batch(self, plan: BatchPlan, parsed: Any, fill: bool) -> None:
+        headers = parsed.get("ResponseMetadata", {}).get("HTTPHeaders")
+        if isinstance(headers, dict):
+            headers[CACHE_HEADER] = "partial" if any(plan.hits.values()) else "miss"
+        responses = parsed.setdefault("Responses", {})
+        unprocessed = parsed.setdefault("UnprocessedKeys", {})
+        fully_cached = []
+        for table in plan.tables:
+            missed = plan.misses.get(table.name)
+            if not missed:
+                fully_cached.append(table)
+                responses[table.name] = plan.hits[table.name]
+                continue
+            fetched = responses.get(table.name) or []
+            projection = table.projection
+            items = [item if projection is None else projection.apply(item) for item in fetched]
+            items.extend(plan.hits[table.name])
+            responses[table.name] = items
+            left = unprocessed.get(table.name)
+            if left is not None:  # resubmittable as the caller asked it, projection included
+                unprocessed[table.name] = {**table.request_extras, "Keys": left.get("Keys", [])}
+            if fill:
+                self._fill_batch_table(table, missed, fetched, left)
+        if plan.consumed_capacity is not None and fully_cached:
+            consumed = parsed.setdefault("ConsumedCapacity", [])
+            for table in fully_cached:
+                consumed.append(consumed_capacity_of_hit(table.table, plan.consumed_capacity))
+
+    def _fill_batch_table(
+        self,
+        table: BatchTable,
+        missed: dict[str, Mapping[str, Any]],
+        fetched: list[dict[str, Any]],
+        unprocessed: Any,
+    ) -> None:
+        """Fill (add-if-absent) the fetched items, and ABSENT for keys DynamoDB did not find."""
+        prefix = self.config.key_prefix
+        settings = table.settings
+        try:
+            pending = dict(missed)
+            for item in fetched:
+                key_attributes = {name: item[name] for name in table.key_names}
+                key = cache_key(
+                    table.region, table.table, key_attributes, prefix=prefix, binary_text="utf-8"
+                )
+                if pending.pop(key, None) is not None:
+                    self._fill(table.table, key, encode_item(item), settings.ttl)
+            for key_attributes in (unprocessed or {}).get("Keys", []):
+                key = cache_key(
+                    table.region, table.table, key_attributes, prefix=prefix, binary_text="utf-8"
+                )
+                pending.pop(key, None)  # not read: not known to be absent
+            for key in pending:
+                self._fill(table.table, key, encode_absent(), settings.absent_ttl)
+        except Exception as error:
+            self._failed("cache fill", table.table, error)
+
+    def _fill(self, table: str, key: str, value: bytes, ttl: float) -> None:
+        try:
+            stored = self.backend.add(key, value, ttl)
+        except Exception as error:
+            self._failed("cache fill", table, error)
+            return
+        self._stats.add(table, "fills" if stored else "fills_skipped")
+
+    # Writes -------------------------------------------------------------------
+
+    def _plan_write(self, operation: str, params: Any, context: Any) -> None:
+        try:
+            region = context.get("client_region")
+            touched = touched_items(operation, params, region)
+        except Exception:
+            return  # malformed: DynamoDB rejects it, nothing is written
+        try:
+            plan = plan_write(
+                touched,
+                is_cached=lambda table: self._settings_for(table) is not None,
+                key_names=lambda touch: self._key_names(touch, context),
+                key_prefix=self.config.key_prefix,
+            )
+        except Exception as error:
+            self._failed("planning an invalidation", "", error)
+            return
+        for table, problem in plan.problems:
+            self._failed("finding the key of a written item", table, problem)
+        if plan.keys:
+            context[WRITE_CONTEXT_KEY] = plan
+
+    def _key_names(self, touch: TouchedItem, context: Any) -> KeyNames:
+        client = _client_for(context)
+
+        def describe() -> KeyNames:
+            assert client is not None
+            # Re-enters this client's handlers, which ignore DescribeTable.
+            return key_names_of(client.describe_table(TableName=touch.table_name))
+
+        return self._schemas.names(
+            touch.region, touch.table, describe if client is not None else None
+        )
+
+    def count_send(self, request: Any, **_: Any) -> None:
+        context = request.context
+        plan: Any = context.get(WRITE_CONTEXT_KEY) or context.get(BATCH_CONTEXT_KEY)
+        if isinstance(plan, WritePlan):
+            plan.sends += 1
+        elif plan is not None:
+            plan.sent = True
+
+    def write_answered(self, http_response: Any, context: Any, **_: Any) -> None:
+        plan: WritePlan | None = context.get(WRITE_CONTEXT_KEY)
+        if plan is None:
+            return
+        status = http_response.status_code
+        if 400 <= status < 500 and plan.sends <= 1:
+            return  # rejected (condition failed, cancelled, invalid, throttled): not written
+        # Written; or 5xx / retried after a lost answer: perhaps written.
+        self._invalidate(plan)
+
+    def write_failed(self, context: Any, **_: Any) -> None:
+        """No answer (timeout, connection error): if the request left, it may have been applied."""
+        plan: WritePlan | None = context.get(WRITE_CONTEXT_KEY)
+        if plan is not None and plan.sends > 0:
+            self._invalidate(plan)
+
+    def _invalidate(self, plan: WritePlan) -> None:
+        if plan.done:
+            return
+        plan.done = True
+        value, ttl = encode_tombstone(), self.config.tombstone_ttl_seconds
+        for table, key in plan.keys:
+            try:
+                self.backend.set(key, value, ttl)
+            except Exception as error:
+                self._failed("cache invalidation", table, error)
+                continue
+            self._stats.add(table, "invalidations")
+
+    def remember_clients(self, base_classes: Any, **_: Any) -> None:
+        """Make new DynamoDB clients findable from a call's context (for DescribeTable)."""
+        if _RemembersItself not in base_classes:
+            base_classes.insert(0, _RemembersItself)
+
     # Helpers ------------------------------------------------------------------
 
     def _settings_for(self, table: str) -> TableSettings | None:
@@ -180,3 +539,31 @@ def uninstall_any(events: Any) -> None:
     """Remove every handler of ours from an event emitter (whichever hooks put it there)."""
     for event, _, unique_id, _ in _HANDLERS:
         events.unregister(event, unique_id=unique_id)
+
+
+# Clients, found from a call's context by their (per-client) Config object. A
+# handler is not told which client emitted the event; the key schema of a table
+# is asked of that same client, with its credentials and endpoint.
+_CLIENTS: weakref.WeakKeyDictionary[Any, weakref.ReferenceType[Any]] = weakref.WeakKeyDictionary()
+
+
+def remember_client(client: Any) -> None:
+    """Make ``client`` findable from the context of its calls."""
+    with contextlib.suppress(AttributeError, TypeError):
+        _CLIENTS[client.meta.config] = weakref.ref(client)
+
+
+def _client_for(context: Any) -> Any:
+    try:
+        ref = _CLIENTS.get(context.get("client_config"))
+    except TypeError:
+        return None
+    return None if ref is None else ref()
+
+
+class _RemembersItself:
+    """Mixed into DynamoDB client classes made by a registered session."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        remember_client(self)

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from momento_botocore.config import TableSettings
 from momento_botocore.keys import cache_key, parse_table
+from momento_botocore.projection import (
+    PROJECTION_PARAMS,
+    InvalidProjection,
+    Projection,
+    parse_projection,
+)
 
-#: GetItem parameters the cache understands fully. Any other parameter (a
-#: projection, expression names, ...) sends the request to DynamoDB untouched.
-_GET_ITEM_PARAMS = frozenset({"TableName", "Key", "ConsistentRead", "ReturnConsumedCapacity"})
+#: GetItem parameters the cache understands fully. Any other parameter sends the
+#: request to DynamoDB untouched.
+_GET_ITEM_PARAMS = frozenset(
+    {"TableName", "Key", "ConsistentRead", "ReturnConsumedCapacity", *PROJECTION_PARAMS}
+)
 _CONSUMED_CAPACITY = frozenset({"NONE", "TOTAL", "INDEXES"})
 
 
@@ -26,6 +34,8 @@ class ReadPlan:
     started: float
     hit: bool = False
     sent: bool = False
+    #: Applied to the full item, from the cache or from DynamoDB (asked without it).
+    projection: Projection | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +47,7 @@ class Bypass:
 
 
 TableLookup = Callable[[str], "TableSettings | None"]
+KeyCodec = Callable[..., str]  # cache_key, or a memo of it
 
 
 def plan_get_item(
@@ -70,12 +81,17 @@ def plan_get_item(
         key = cache_key(region_name, table, key_attributes, prefix=key_prefix, binary_text="utf-8")
     except ValueError:
         return Bypass(table, "key")
+    try:
+        projection = parse_projection(params)
+    except InvalidProjection:
+        return Bypass(table, "projection")
     return ReadPlan(
         table=table,
         key=key,
         settings=settings,
         consumed_capacity=None if consumed == "NONE" else consumed,
         started=now,
+        projection=projection,
     )
 
 
@@ -85,3 +101,114 @@ def consumed_capacity_of_hit(table: str, mode: str) -> dict[str, Any]:
     if mode == "INDEXES":
         consumed["Table"] = {"CapacityUnits": 0.0, "ReadCapacityUnits": 0.0}
     return consumed
+
+
+# BatchGetItem ----------------------------------------------------------------
+
+_BATCH_GET_PARAMS = frozenset({"RequestItems", "ReturnConsumedCapacity"})
+_BATCH_TABLE_PARAMS = frozenset({"Keys", "ConsistentRead", *PROJECTION_PARAMS})
+_BATCH_GET_MAX_KEYS = 100
+
+
+@dataclass(slots=True)
+class BatchTable:
+    """One cached table of a BatchGetItem: its keys, in request order."""
+
+    name: str  # as given in RequestItems (a name or an ARN)
+    table: str
+    region: str
+    settings: TableSettings
+    projection: Projection | None
+    key_names: frozenset[str]
+    keys: list[tuple[str, Mapping[str, Any]]]  # (cache key, key attributes)
+    #: The table's request without Keys, restored on UnprocessedKeys.
+    request_extras: dict[str, Any]
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    """A BatchGetItem with at least one cached table, carried in the call's context."""
+
+    tables: list[BatchTable]
+    passthrough: dict[str, Any]  # RequestItems entries left to DynamoDB as they are
+    consumed_capacity: str | None
+    started: float
+    hits: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    misses: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
+    fill: bool = True
+    sent: bool = False
+    answered: bool = False
+
+
+def plan_batch_get(
+    params: Mapping[str, Any],
+    *,
+    region: str | None,
+    settings_for: TableLookup,
+    key_prefix: str,
+    now: float,
+    key_codec: KeyCodec = cache_key,
+) -> BatchPlan | Bypass | None:
+    """A plan when some table of the batch is cached; Bypass when the batch is not understood.
+
+    Tables that are not cached, or read with ConsistentRead, are passed through;
+    anything odd anywhere (unknown parameters, a bad key, an invalid projection,
+    duplicate keys, too many keys) leaves the whole request untouched.
+    """
+    request_items = params.get("RequestItems")
+    if not isinstance(request_items, Mapping) or not request_items:
+        return None
+    cached: list[BatchTable] = []
+    passthrough: dict[str, Any] = {}
+    first_cached = ""
+    total_keys = 0
+    for name, request in request_items.items():
+        try:
+            region_name, table = parse_table(name, region)
+        except ValueError:
+            return None
+        settings = settings_for(table)
+        if settings is not None and not first_cached:
+            first_cached = table
+        if not isinstance(request, Mapping) or not _BATCH_TABLE_PARAMS.issuperset(request):
+            return Bypass(first_cached or table, "parameters") if first_cached else None
+        keys = request.get("Keys")
+        if not isinstance(keys, list) or not keys:
+            return Bypass(first_cached, "parameters") if first_cached else None
+        total_keys += len(keys)
+        if settings is None or request.get("ConsistentRead", False) is not False:
+            passthrough[name] = request
+            continue
+        try:
+            projection = parse_projection(request)
+            coded = [
+                (
+                    key_codec(region_name, table, key, prefix=key_prefix, binary_text="utf-8"),
+                    key,
+                )
+                for key in keys
+            ]
+        except InvalidProjection:
+            return Bypass(table, "projection")
+        except (ValueError, AttributeError, TypeError):
+            return Bypass(table, "key")
+        names = frozenset(keys[0])
+        if len({key for key, _ in coded}) != len(coded) or any(k.keys() != names for _, k in coded):
+            return Bypass(table, "parameters")  # DynamoDB rejects duplicates and mixed keys
+        extras = {k: v for k, v in request.items() if k != "Keys"}
+        cached.append(
+            BatchTable(name, table, region_name, settings, projection, names, coded, extras)
+        )
+    if not cached:
+        return None
+    if not _BATCH_GET_PARAMS.issuperset(params) or total_keys > _BATCH_GET_MAX_KEYS:
+        return Bypass(first_cached, "parameters")
+    consumed = params.get("ReturnConsumedCapacity")
+    if consumed is not None and consumed not in _CONSUMED_CAPACITY:
+        return Bypass(first_cached, "parameters")
+    return BatchPlan(
+        tables=cached,
+        passthrough=passthrough,
+        consumed_capacity=None if consumed == "NONE" else consumed,
+        started=now,
+    )

@@ -13,7 +13,7 @@ import botocore
 from momento_botocore.backends.base import Backend
 from momento_botocore.backends.factory import create_backend
 from momento_botocore.config import CacheConfig, ConfigurationError
-from momento_botocore.hooks import ReadHooks, uninstall_any
+from momento_botocore.hooks import ReadHooks, remember_client, uninstall_any
 from momento_botocore.stats import logger
 
 _LOCK = threading.RLock()
@@ -136,6 +136,7 @@ def register(
     tables: tuple[str, ...] | list[str] | str | None = None,
     table_ttls: dict[str, float | timedelta] | None = None,
     key_prefix: str | None = None,
+    key_schemas: dict[str, tuple[str, ...]] | None = None,
 ) -> Registration:
     """Cache DynamoDB reads made through ``target``.
 
@@ -152,6 +153,7 @@ def register(
             ("tables", tuple(tables) if isinstance(tables, list) else tables),
             ("table_ttls", table_ttls),
             ("key_prefix", key_prefix),
+            ("key_schemas", key_schemas),
         )
         if value is not None
     }
@@ -191,6 +193,8 @@ def register(
                 registration._install(default_session.events)
         else:
             registration._install(emitter)
+            if getattr(target, "meta", None) is not None:
+                remember_client(target)  # writes ask it for key schemas (DescribeTable)
         return registration
 
 

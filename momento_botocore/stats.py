@@ -24,7 +24,7 @@ class Stats:
             counters = self._tables.get(table)
             if counters is None:
                 counters = self._tables[table] = dict.fromkeys(COUNTERS, 0)
-            counters[counter] += amount
+            counters[counter] = counters.get(counter, 0) + amount
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         with self._lock:

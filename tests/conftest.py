@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -12,6 +12,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 import momento_botocore
+from momento_botocore.backends import Backend, MemoryBackend
+
+pytest_plugins = ("momento_botocore.testing.pytest_plugin",)
 
 REGION = "us-east-1"
 
@@ -22,6 +25,7 @@ os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = REGION
 os.environ.pop("MOMENTO_BOTOCORE_ENABLED", None)
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # grpc's C core: no INFO lines on stderr
 
 
 @pytest.fixture(scope="session")
@@ -95,3 +99,69 @@ class RequestCounter:
 
     def _count(self, **_: Any) -> None:
         self.count += 1
+
+
+BACKENDS = ("memory", "momento")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Backend]]:
+    """Makes fresh backends of one kind per parameter: memory, and momento through
+    the real SDK against the local Momento-protocol server. Closed after the test."""
+    made: list[Backend] = []
+
+    def make(**kwargs: Any) -> Backend:
+        backend: Backend
+        if request.param == "memory":
+            backend = MemoryBackend(**kwargs)
+        else:
+            from momento_botocore.backends.momento import MomentoBackend
+            from momento_botocore.testing import DEFAULT_CACHE
+
+            server = request.getfixturevalue("momento_server")
+            kwargs.setdefault("request_timeout", 2.0)  # loaded machines (fault tests: short)
+            backend = MomentoBackend(
+                DEFAULT_CACHE, credential_provider=server.credential_provider(), **kwargs
+            )
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        backend.close()
+
+
+@pytest.fixture
+def any_backend(backend_factory: Callable[..., Backend]) -> Backend:
+    """One fresh backend, of each kind in turn."""
+    return backend_factory()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--default-backend",
+        choices=BACKENDS,
+        default="memory",
+        help="backend that register() builds when none is given: run the read-path "
+        "tests unchanged against Momento (real SDK, local Momento-protocol server)",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _default_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.config.getoption("--default-backend") != "momento":
+        return
+    from momento_botocore import registration
+    from momento_botocore.backends.factory import create_backend
+    from momento_botocore.testing import DEFAULT_CACHE
+
+    server = request.getfixturevalue("momento_server")
+
+    def momento_backend(config: momento_botocore.CacheConfig) -> Backend:
+        # A long deadline: 32-thread tests share two cores with the in-process server.
+        config = config.replace(
+            backend="momento", momento_cache_name=DEFAULT_CACHE, momento_request_timeout=5.0
+        )
+        return create_backend(config, credential_provider=server.credential_provider())
+
+    monkeypatch.setattr(registration, "create_backend", momento_backend)

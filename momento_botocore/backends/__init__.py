@@ -1,6 +1,28 @@
 """Cache backends behind one small protocol."""
 
+from typing import TYPE_CHECKING
+
 from momento_botocore.backends.base import Backend, BackendError
+from momento_botocore.backends.guarded import CircuitBreakerBackend, CircuitOpenError
 from momento_botocore.backends.memory import MemoryBackend
 
-__all__ = ["Backend", "BackendError", "MemoryBackend"]
+if TYPE_CHECKING:
+    from momento_botocore.backends.momento import MomentoBackend
+
+__all__ = [
+    "Backend",
+    "BackendError",
+    "CircuitBreakerBackend",
+    "CircuitOpenError",
+    "MemoryBackend",
+    "MomentoBackend",
+]
+
+
+def __getattr__(name: str) -> object:
+    # The SDK (and grpc) load only when the momento backend is used.
+    if name == "MomentoBackend":
+        from momento_botocore.backends.momento import MomentoBackend
+
+        return MomentoBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

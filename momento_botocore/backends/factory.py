@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from momento_botocore.backends.base import Backend
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.config import CacheConfig, ConfigurationError
 
 
-def create_backend(config: CacheConfig) -> Backend:
-    """A new backend for ``config.backend``; configuration problems raise here."""
+def create_backend(config: CacheConfig, *, credential_provider: Any = None) -> Backend:
+    """A new backend for ``config.backend``; configuration problems raise here.
+
+    Remote backends come behind a circuit breaker (``breaker_failures``,
+    ``breaker_cooldown``). ``credential_provider`` is for the momento backend
+    (for example the local test server's).
+    """
     if config.backend == "memory":
         return MemoryBackend(
             max_entries=config.memory_max_entries, max_bytes=config.memory_max_bytes
         )
+    if config.backend == "momento":
+        try:
+            from momento_botocore.backends.momento import MomentoBackend
+        except ImportError as error:  # pragma: no cover - momento is a dependency
+            raise ConfigurationError(
+                f"the momento backend needs the 'momento' package: {error}"
+            ) from None
+        from momento_botocore.backends.guarded import CircuitBreakerBackend
+        from momento_botocore.breaker import CircuitBreaker
+
+        momento = MomentoBackend.from_config(config, credential_provider=credential_provider)
+        breaker = CircuitBreaker(config.breaker_failures, config.breaker_cooldown)
+        return CircuitBreakerBackend(momento, breaker)
     raise ConfigurationError(f"backend {config.backend!r} is not available in this build")

@@ -1,0 +1,72 @@
+"""A backend wrapper that puts a circuit breaker in front of any backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from momento_botocore.backends.base import Backend, BackendError
+from momento_botocore.breaker import BreakerState, CircuitBreaker
+from momento_botocore.stats import logger
+
+T = TypeVar("T")
+
+
+class CircuitOpenError(BackendError):
+    """The breaker is open: the call was refused without touching the network."""
+
+
+class CircuitBreakerBackend:
+    """Every call goes through ``breaker``: failures count, and while it is open,
+    calls raise :class:`CircuitOpenError` at once.
+
+    Any exception from the wrapped backend is a failure; a miss (None) or a refused
+    add (False) is a success: the backend answered.
+    """
+
+    def __init__(self, backend: Backend, breaker: CircuitBreaker | None = None) -> None:
+        self.backend = backend
+        self.breaker = breaker if breaker is not None else CircuitBreaker()
+
+    def get(self, key: str) -> bytes | None:
+        return self._call("get", lambda: self.backend.get(key))
+
+    def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        return self._call("add", lambda: self.backend.add(key, value, ttl_seconds))
+
+    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        self._call("set", lambda: self.backend.set(key, value, ttl_seconds))
+
+    def delete(self, key: str) -> None:
+        self._call("delete", lambda: self.backend.delete(key))
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def _call(self, name: str, call: Callable[[], T]) -> T:
+        if not self.breaker.allow():
+            raise CircuitOpenError(
+                f"{name} refused: the circuit breaker is open after "
+                f"{self.breaker.failure_threshold} consecutive cache failures"
+            )
+        try:
+            result = call()
+        except Exception as error:
+            was_closed = self.breaker.state is BreakerState.CLOSED
+            opened = self.breaker.times_opened
+            self.breaker.record_failure()
+            if was_closed and self.breaker.times_opened > opened:
+                logger.warning(
+                    "momento-botocore: circuit breaker open after %d consecutive cache "
+                    "failures (last: %s); cache calls are skipped, probed every %.3g s",
+                    self.breaker.failure_threshold,
+                    error,
+                    self.breaker.cooldown,
+                )
+            raise
+        if self.breaker.state is not BreakerState.CLOSED:
+            self.breaker.record_success()
+            logger.info("momento-botocore: circuit breaker closed: the cache answers again")
+        else:
+            self.breaker.record_success()
+        return result

@@ -1,0 +1,260 @@
+"""Momento Cache through the official ``momento`` SDK (sync ``CacheClient``).
+
+The only module that knows the SDK. SDK calls never raise: each one returns a
+response object, and every response is checked here. An ``Error`` response
+raises :class:`BackendError` (the read hooks then treat the call as a miss, the
+stream invalidator reports the record as failed); a miss is None.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from momento import CacheClient, Configurations, CredentialProvider
+from momento.config import Configuration
+from momento.config.transport.transport_strategy import (
+    StaticGrpcConfiguration,
+    StaticTransportStrategy,
+)
+from momento.errors import SdkException
+from momento.responses import CacheDelete, CacheGet, CacheSet, CacheSetIfNotExists
+from momento.retry import DefaultEligibilityStrategy, RetryableProps, RetryStrategy
+
+from momento_botocore import environment as env
+from momento_botocore.backends.base import BackendError
+from momento_botocore.config import (
+    DEFAULT_MOMENTO_REQUEST_TIMEOUT,
+    MAX_TTL_SECONDS,
+    CacheConfig,
+    ConfigurationError,
+)
+from momento_botocore.stats import logger
+
+#: Larger entries (key and value) are not written. Momento's item limit is 5 MB; the
+#: headroom keeps a rejected write (which would count as a failure) out of reach.
+DEFAULT_MAX_ITEM_BYTES = 4 * 1024 * 1024
+#: Only used when a call gives no TTL, which this backend never does.
+_DEFAULT_TTL = timedelta(seconds=60)
+
+
+class _DropRequestFailureWarnings(logging.Filter):
+    """The SDK logs a WARNING for every failed request; during an outage that is one
+    line per cache call. Our callers already report failures, rate-limited."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.levelno == logging.WARNING
+            and record.module == "_scs_data_client"
+            and "failed with exception" in record.getMessage()
+        )
+
+
+_SDK_FILTER = _DropRequestFailureWarnings()
+
+
+def _quiet_sdk_request_warnings() -> None:
+    sdk_logger = logging.getLogger("momentosdk")
+    if _SDK_FILTER not in sdk_logger.filters:
+        sdk_logger.addFilter(_SDK_FILTER)
+
+
+class _OneRetryWithinDeadline(RetryStrategy):
+    """Retry an idempotent call once, at once, on INTERNAL/UNAVAILABLE, and only in
+    the time left of the call's deadline: the deadline bounds the whole call."""
+
+    _eligibility = DefaultEligibilityStrategy()
+
+    def determine_when_to_retry(self, props: RetryableProps) -> float | None:
+        if props.attempt_number > 1 or not self._eligibility.is_eligible_for_retry(props):
+            return None
+        deadline = props.overall_deadline
+        if deadline is not None and deadline <= datetime.now():
+            return None
+        return 0.0
+
+    def calculate_retry_deadline(self, overall_deadline: datetime) -> float | None:
+        return max(0.001, (overall_deadline - datetime.now()).total_seconds())
+
+
+def base_configuration(environ: Mapping[str, str] | None = None) -> Configuration:
+    """The SDK's preset: Lambda's (no idle keepalive pings) in AWS Lambda, else in-region."""
+    environ = os.environ if environ is None else environ
+    if environ.get(env.LAMBDA_FUNCTION_NAME):
+        return Configurations.Lambda.latest()
+    return Configurations.InRegion.Default.latest()
+
+
+def sdk_configuration(
+    request_timeout: float = DEFAULT_MOMENTO_REQUEST_TIMEOUT,
+    environ: Mapping[str, str] | None = None,
+) -> Configuration:
+    """The preset's transport settings with our deadline and retry policy.
+
+    Built field by field: the SDK's ``with_client_timeout`` drops the preset's
+    keepalive settings (momento 1.29.1), which matter in Lambda.
+    """
+    preset = base_configuration(environ).get_transport_strategy().get_grpc_configuration()
+    permit = preset.get_keepalive_permit_without_calls()
+    transport = StaticTransportStrategy(
+        StaticGrpcConfiguration(
+            deadline=timedelta(seconds=request_timeout),
+            root_certificates_pem=preset.get_root_certificates_pem(),
+            max_send_message_length=preset.get_max_send_message_length(),
+            max_receive_message_length=preset.get_max_receive_message_length(),
+            keepalive_permit_without_calls=None if permit is None else bool(permit),
+            keepalive_time=preset.get_keepalive_time(),
+            keepalive_timeout=preset.get_keepalive_timeout(),
+        )
+    )
+    return Configuration(transport, _OneRetryWithinDeadline())
+
+
+def credential_provider_for(
+    api_key: str | None = None,
+    endpoint: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Any:
+    """A credential provider from an API key (argument, else ``MOMENTO_API_KEY``).
+
+    v2 API keys need an endpoint (argument, else ``MOMENTO_ENDPOINT``); older keys
+    carry their endpoint. Problems raise :class:`ConfigurationError`.
+    """
+    environ = os.environ if environ is None else environ
+    api_key = api_key or environ.get(env.MOMENTO_API_KEY, "").strip() or None
+    endpoint = endpoint or environ.get(env.MOMENTO_ENDPOINT, "").strip() or None
+    if not api_key:
+        raise ConfigurationError(
+            f"the momento backend needs an API key: set {env.MOMENTO_API_KEY} "
+            "(or pass momento_api_key=)"
+        )
+    if endpoint:
+        try:
+            return CredentialProvider.from_api_key_v2(api_key, endpoint)
+        except (SdkException, ValueError):
+            pass  # not a v2 key: perhaps an older one, which carries its own endpoint
+    try:
+        # Keys from before v2 carry their endpoints; this parses them without the
+        # deprecated from_string/from_environment_variable.
+        return CredentialProvider.from_disposable_token(api_key)
+    except (SdkException, ValueError) as error:
+        hint = "" if endpoint else f" (v2 API keys also need {env.MOMENTO_ENDPOINT})"
+        raise ConfigurationError(
+            f"{env.MOMENTO_API_KEY} is not a usable Momento API key{hint}: {error}"
+        ) from None
+
+
+class MomentoBackend:
+    """The production backend: entries in a Momento cache.
+
+    ``credential_provider`` (a ``momento.CredentialProvider``) wins over ``api_key``
+    and ``endpoint``, which win over ``MOMENTO_API_KEY`` / ``MOMENTO_ENDPOINT``.
+    ``request_timeout`` is the deadline of each call, retries included.
+    Entries larger than ``max_item_bytes`` are not written: ``add`` returns False,
+    ``set`` deletes the key instead (so no older value outlives the write), and
+    :attr:`oversized` counts them. ``quiet_sdk_logs`` drops the SDK's per-request
+    failure warnings (logger ``momentosdk``): the read path reports failures itself,
+    at most once a minute per kind.
+    """
+
+    def __init__(
+        self,
+        cache_name: str,
+        *,
+        credential_provider: Any = None,
+        api_key: str | None = None,
+        endpoint: str | None = None,
+        request_timeout: float = DEFAULT_MOMENTO_REQUEST_TIMEOUT,
+        max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
+        configuration: Configuration | None = None,
+        quiet_sdk_logs: bool = True,
+    ) -> None:
+        if not isinstance(cache_name, str) or not cache_name.strip():
+            raise ConfigurationError(
+                f"the momento backend needs a cache name: set {env.MOMENTO_CACHE_NAME}"
+            )
+        if not request_timeout > 0:
+            raise ConfigurationError(f"request_timeout must be positive, got {request_timeout}")
+        self.cache_name = cache_name
+        self.max_item_bytes = max_item_bytes
+        self.oversized = 0
+        if quiet_sdk_logs:
+            _quiet_sdk_request_warnings()
+        provider = credential_provider or credential_provider_for(api_key, endpoint)
+        configuration = configuration or sdk_configuration(request_timeout)
+        # Connects lazily: nothing here waits on the network.
+        self._client = CacheClient(configuration, provider, _DEFAULT_TTL)
+
+    @classmethod
+    def from_config(cls, config: CacheConfig, *, credential_provider: Any = None) -> MomentoBackend:
+        cache_name = config.momento_cache_name or os.environ.get(env.MOMENTO_CACHE_NAME, "").strip()
+        if not cache_name:
+            raise ConfigurationError(
+                f"the momento backend needs a cache name: set {env.MOMENTO_CACHE_NAME} "
+                "(or momento_cache_name=)"
+            )
+        return cls(
+            cache_name,
+            credential_provider=credential_provider,
+            api_key=config.momento_api_key,
+            endpoint=config.momento_endpoint,
+            request_timeout=config.momento_request_timeout,
+        )
+
+    def get(self, key: str) -> bytes | None:
+        response = self._client.get(self.cache_name, key)
+        if isinstance(response, CacheGet.Hit):
+            return bytes(response.value_bytes)
+        if isinstance(response, CacheGet.Miss):
+            return None
+        raise _error("get", response)
+
+    def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        if self._too_large(key, value):
+            return False
+        response = self._client.set_if_not_exists(self.cache_name, key, value, _ttl(ttl_seconds))
+        if isinstance(response, CacheSetIfNotExists.Stored):
+            return True
+        if isinstance(response, CacheSetIfNotExists.NotStored):
+            return False
+        raise _error("add", response)
+
+    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        if self._too_large(key, value):
+            self.delete(key)
+            return
+        response = self._client.set(self.cache_name, key, value, _ttl(ttl_seconds))
+        if not isinstance(response, CacheSet.Success):
+            raise _error("set", response)
+
+    def delete(self, key: str) -> None:
+        response = self._client.delete(self.cache_name, key)
+        if not isinstance(response, CacheDelete.Success):
+            raise _error("delete", response)
+
+    def close(self) -> None:
+        self._client.__exit__(None, None, None)
+
+    def _too_large(self, key: str, value: bytes) -> bool:
+        if len(key.encode()) + len(value) <= self.max_item_bytes:
+            return False
+        self.oversized += 1
+        logger.debug("momento-botocore: entry of %d bytes not written (too large)", len(value))
+        return True
+
+
+def _ttl(ttl_seconds: float) -> timedelta:
+    if not 0 < ttl_seconds <= MAX_TTL_SECONDS:
+        raise ValueError(f"ttl_seconds must be in (0, {MAX_TTL_SECONDS}], got {ttl_seconds}")
+    # Momento counts TTLs in whole milliseconds; never round a positive TTL down to 0.
+    return timedelta(milliseconds=max(1, round(ttl_seconds * 1000)))
+
+
+def _error(operation: str, response: Any) -> BackendError:
+    code = getattr(response, "error_code", None)
+    message = getattr(response, "message", None) or repr(response)
+    name = getattr(code, "name", "UNEXPECTED_RESPONSE")
+    return BackendError(f"momento {operation} failed: {name}: {message}")

@@ -1,0 +1,38 @@
+"""Run the local Momento-protocol server: ``python -m momento_botocore.testing``.
+
+Prints ``listening on HOST:PORT`` once it accepts calls, then serves until
+interrupted (Ctrl-C or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from momento_botocore.testing.server import DEFAULT_CACHE, LocalMomentoServer
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m momento_botocore.testing")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--cache", action="append", help=f"cache to create (repeatable; default {DEFAULT_CACHE})"
+    )
+    args = parser.parse_args(argv)
+    server = LocalMomentoServer(args.host, args.port, caches=args.cache or (DEFAULT_CACHE,))
+    server.start()
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    print(f"listening on {server.endpoint}", flush=True)
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

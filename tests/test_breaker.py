@@ -1,0 +1,170 @@
+"""The circuit breaker: a pure state machine on a fake clock, and the backend wrapper."""
+
+from __future__ import annotations
+
+import pytest
+
+from momento_botocore.backends import (
+    BackendError,
+    CircuitBreakerBackend,
+    CircuitOpenError,
+    MemoryBackend,
+)
+from momento_botocore.breaker import BreakerState, CircuitBreaker
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def failing(breaker: CircuitBreaker, times: int) -> None:
+    for _ in range(times):
+        assert breaker.allow()
+        breaker.record_failure()
+
+
+def test_calls_go_through_until_the_threshold_of_consecutive_failures() -> None:
+    breaker = CircuitBreaker(3, 5.0, clock=Clock())
+    failing(breaker, 2)
+    assert breaker.state is BreakerState.CLOSED and breaker.allow()
+    breaker.record_failure()
+    assert breaker.state is BreakerState.OPEN
+    assert breaker.allow() is False
+    assert breaker.times_opened == 1 and breaker.rejected == 1
+
+
+def test_a_success_resets_the_run_of_failures() -> None:
+    breaker = CircuitBreaker(3, 5.0, clock=Clock())
+    for _ in range(10):
+        failing(breaker, 2)
+        assert breaker.allow()
+        breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED and breaker.times_opened == 0
+
+
+def test_after_the_cooldown_exactly_one_probe_goes_out() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(2, 5.0, clock=clock)
+    failing(breaker, 2)
+    clock.now += 4.99
+    assert breaker.allow() is False
+    clock.now += 0.01
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert breaker.allow() is True  # the probe
+    assert breaker.allow() is False  # others wait for its answer
+    assert breaker.allow() is False
+
+
+def test_a_successful_probe_closes_the_breaker() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(2, 5.0, clock=clock)
+    failing(breaker, 2)
+    clock.now += 5
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED
+    assert all(breaker.allow() for _ in range(5))
+    failing(breaker, 1)  # a fresh run of failures is needed to open again
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_a_failed_probe_opens_the_breaker_for_another_full_cooldown() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(2, 5.0, clock=clock)
+    failing(breaker, 2)
+    clock.now += 5
+    assert breaker.allow()
+    breaker.record_failure()
+    assert breaker.state is BreakerState.OPEN and breaker.times_opened == 2
+    clock.now += 4.9
+    assert breaker.allow() is False
+    clock.now += 0.1
+    assert breaker.allow() is True
+
+
+def test_a_probe_that_never_answers_is_replaced_after_a_cooldown() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(1, 5.0, clock=clock)
+    failing(breaker, 1)
+    clock.now += 5
+    assert breaker.allow()  # this probe's caller never reports back
+    clock.now += 4
+    assert breaker.allow() is False
+    clock.now += 1
+    assert breaker.allow() is True
+
+
+@pytest.mark.parametrize("threshold, cooldown", [(0, 1.0), (True, 1.0), (1, 0.0), (1, -1.0)])
+def test_bad_settings_are_refused(threshold: int, cooldown: float) -> None:
+    with pytest.raises(ValueError):
+        CircuitBreaker(threshold, cooldown)
+
+
+class CountingBackend(MemoryBackend):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.broken = False
+
+    def get(self, key: str) -> bytes | None:
+        self.calls += 1
+        if self.broken:
+            raise BackendError("down")
+        return super().get(key)
+
+
+def test_the_wrapper_refuses_calls_without_touching_the_backend_while_open() -> None:
+    clock = Clock()
+    inner = CountingBackend()
+    backend = CircuitBreakerBackend(inner, CircuitBreaker(2, 5.0, clock=clock))
+    inner.broken = True
+    for _ in range(2):
+        with pytest.raises(BackendError, match="down"):
+            backend.get("k")
+    for _ in range(10):
+        with pytest.raises(CircuitOpenError):
+            backend.get("k")
+    assert inner.calls == 2
+    inner.broken = False
+    clock.now += 5
+    assert backend.get("k") is None  # the probe: a miss is a healthy answer
+    assert backend.breaker.state is BreakerState.CLOSED
+    assert inner.calls == 3
+
+
+def test_the_wrapper_passes_every_operation_through() -> None:
+    inner = MemoryBackend()
+    backend = CircuitBreakerBackend(inner)
+    assert backend.add("k", b"1", 60) is True
+    assert backend.add("k", b"2", 60) is False
+    backend.set("j", b"3", 60)
+    backend.delete("k")
+    assert (backend.get("k"), backend.get("j")) == (None, b"3")
+    backend.close()
+    assert len(inner) == 0
+
+
+def test_opening_is_logged_once_and_closing_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="momento_botocore")
+    clock = Clock()
+    inner = CountingBackend()
+    backend = CircuitBreakerBackend(inner, CircuitBreaker(2, 5.0, clock=clock))
+    inner.broken = True
+    for _ in range(3):  # opens, then a refusal
+        with pytest.raises(BackendError):
+            backend.get("k")
+    for _ in range(3):  # failed probes reopen it quietly
+        clock.now += 5
+        with pytest.raises(BackendError, match="down"):
+            backend.get("k")
+    inner.broken = False
+    clock.now += 5
+    backend.get("k")
+    backend.get("k")
+    messages = [r.getMessage() for r in caplog.records if r.name == "momento_botocore"]
+    assert len(messages) == 2
+    assert "open after 2 consecutive" in messages[0] and "closed" in messages[1]

@@ -1,0 +1,102 @@
+"""The local Momento-protocol server, seen through the real SDK."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+
+import grpc
+import pytest
+from momento import CacheClient, Configurations
+from momento.responses import (
+    CacheFlush,
+    CacheGet,
+    CacheIncrement,
+    CacheSet,
+    CreateCache,
+    DeleteCache,
+    ListCaches,
+)
+
+from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
+
+
+@pytest.fixture
+def client(momento_server: LocalMomentoServer) -> Iterator[CacheClient]:
+    configuration = Configurations.Laptop.latest().with_client_timeout(timedelta(seconds=5))
+    made = CacheClient(configuration, momento_server.credential_provider(), timedelta(seconds=60))
+    yield made
+    made.__exit__(None, None, None)
+
+
+def test_control_calls_create_list_flush_and_delete_caches(client: CacheClient) -> None:
+    assert isinstance(client.create_cache("orders"), CreateCache.Success)
+    assert isinstance(client.create_cache("orders"), CreateCache.CacheAlreadyExists)
+    listed = client.list_caches()
+    assert isinstance(listed, ListCaches.Success)
+    assert sorted(c.name for c in listed.caches) == sorted([DEFAULT_CACHE, "orders"])
+    client.set("orders", "k", b"v")
+    assert isinstance(client.flush_cache("orders"), CacheFlush.Success)
+    assert isinstance(client.get("orders", "k"), CacheGet.Miss)
+    assert isinstance(client.delete_cache("orders"), DeleteCache.Success)
+    assert isinstance(client.delete_cache("orders"), DeleteCache.Error)
+    missing = client.get("orders", "k")
+    assert isinstance(missing, CacheGet.Error) and missing.error_code.name == "NOT_FOUND_ERROR"
+
+
+def test_calls_it_does_not_implement_answer_unimplemented(client: CacheClient) -> None:
+    response = client.increment(DEFAULT_CACHE, "counter")
+    assert isinstance(response, CacheIncrement.Error)
+    assert "UNIMPLEMENTED" in str(response.inner_exception.transport_details)
+
+
+def test_faults_can_be_limited_to_a_number_of_calls(
+    client: CacheClient, momento_server: LocalMomentoServer
+) -> None:
+    momento_server.fail("Set", code=grpc.StatusCode.PERMISSION_DENIED, times=2)
+    results = [client.set(DEFAULT_CACHE, "k", b"v") for _ in range(3)]
+    assert [type(r).__name__ for r in results] == ["Error", "Error", "Success"]
+    with pytest.raises(ValueError, match="unknown RPC"):
+        momento_server.fail("Nope")
+
+
+def test_a_restarted_server_listens_on_the_same_port_and_keeps_entries(
+    client: CacheClient, momento_server: LocalMomentoServer
+) -> None:
+    port = momento_server.port
+    client.set(DEFAULT_CACHE, "k", b"v")
+    momento_server.stop()
+    assert isinstance(client.get(DEFAULT_CACHE, "k"), CacheGet.Error)
+    momento_server.start()
+    assert momento_server.port == port
+    assert momento_server.get_raw("k") == b"v"
+
+
+def test_a_taken_port_fails_loudly(momento_server: LocalMomentoServer) -> None:
+    with pytest.raises(RuntimeError, match="cannot bind"):
+        LocalMomentoServer(port=momento_server.port).start()
+
+
+def test_it_runs_in_another_process() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "momento_botocore.testing", "--port", "0", "--cache", "c1"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("listening on 127.0.0.1:")
+        host, port = line.split()[-1].rsplit(":", 1)
+        server = LocalMomentoServer(host, int(port))  # only for its credential provider
+        with CacheClient(
+            Configurations.Laptop.latest(), server.credential_provider(), timedelta(seconds=60)
+        ) as remote:
+            assert isinstance(remote.set("c1", "k", b"v"), CacheSet.Success)
+            hit = remote.get("c1", "k")
+            assert isinstance(hit, CacheGet.Hit) and hit.value_bytes == b"v"
+    finally:
+        process.terminate()
+        assert process.wait(10) == 0

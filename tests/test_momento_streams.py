@@ -1,0 +1,85 @@
+"""The stream invalidator writing to Momento (real SDK, local server): entries, and
+records reported for retry when Momento is down or the breaker is open."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from conftest import REGION, RequestCounter, create_table, new_session
+from stream_records import failures, lambda_event, lambda_record
+
+import momento_botocore
+from momento_botocore import CacheConfig
+from momento_botocore.backends import CircuitBreakerBackend
+from momento_botocore.backends.factory import create_backend
+from momento_botocore.entries import EntryKind, decode
+from momento_botocore.keys import cache_key
+from momento_botocore.streams import make_handler
+from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
+
+CONFIG = CacheConfig(
+    ttl=300,
+    backend="momento",
+    momento_cache_name=DEFAULT_CACHE,
+    momento_request_timeout=1.0,
+    breaker_failures=2,
+    breaker_cooldown=600,
+)
+KEYS = {"pk": {"S": "a"}}
+OLD = {"pk": {"S": "a"}, "v": {"N": "1"}}
+NEW = {"pk": {"S": "a"}, "v": {"N": "2"}}
+
+
+def momento_backend(server: LocalMomentoServer) -> CircuitBreakerBackend:
+    backend = create_backend(CONFIG, credential_provider=server.credential_provider())
+    assert isinstance(backend, CircuitBreakerBackend)
+    return backend
+
+
+def stored_kind(server: LocalMomentoServer) -> EntryKind | None:
+    raw = server.get_raw(cache_key(REGION, "items", KEYS))
+    entry = None if raw is None else decode(raw)
+    return None if entry is None else entry.kind
+
+
+def test_a_modify_refreshes_what_readers_get_from_momento(
+    endpoint: str, momento_server: LocalMomentoServer
+) -> None:
+    writer = new_session().client("dynamodb", endpoint_url=endpoint)
+    create_table(writer, "items")
+    writer.put_item(TableName="items", Item=OLD)
+    backend = momento_backend(momento_server)
+    session = new_session()
+    momento_botocore.register(session, config=CONFIG, backend=backend)
+    reader: Any = session.client("dynamodb", endpoint_url=endpoint)
+    assert reader.get_item(TableName="items", Key=KEYS)["Item"] == OLD  # filled
+    writer.put_item(TableName="items", Item=NEW)  # someone else writes
+    handler = make_handler(CONFIG, backend=backend)
+    record = lambda_record("MODIFY", KEYS, old=OLD, new=NEW)
+    assert handler(lambda_event(record)) == {"batchItemFailures": []}
+    sent = RequestCounter(reader, "GetItem")
+    assert reader.get_item(TableName="items", Key=KEYS)["Item"] == NEW
+    assert sent.count == 0  # served by Momento, refreshed by the stream
+    handler(lambda_event(lambda_record("REMOVE", KEYS, old=NEW)))
+    assert stored_kind(momento_server) is EntryKind.ABSENT
+    backend.close()
+
+
+def test_records_are_reported_for_retry_while_momento_fails(
+    momento_server: LocalMomentoServer,
+) -> None:
+    backend = momento_backend(momento_server)
+    handler = make_handler(CONFIG, backend=backend)
+    momento_server.fail("Set", code=grpc.StatusCode.UNAVAILABLE)
+    first = lambda_record("MODIFY", KEYS, old=OLD, new=NEW)
+    assert handler(lambda_event(first)) == failures(first)
+    second = lambda_record("MODIFY", KEYS, old=OLD, new=NEW)
+    assert handler(lambda_event(second)) == failures(second)
+    calls = momento_server.calls("Set")
+    # The breaker is open now: records still fail (for Lambda to retry), at no cost.
+    third = lambda_record("MODIFY", KEYS, old=OLD, new=NEW)
+    assert handler(lambda_event(third)) == failures(third)
+    assert momento_server.calls("Set") == calls
+    assert stored_kind(momento_server) is None
+    backend.close()
