@@ -56,7 +56,9 @@ _Template = tuple[tuple[str, str, Any, int], ...]
 _MEMO: dict[bytes, _Template] = {}
 _SCALAR_SETS = frozenset({"SS", "NS"})
 # One encoder for every entry: json.dumps with options builds a new one per call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# No circular-reference tracking (a third of the encoding time): items come from
+# JSON or from botocore's parser, and _to_json has walked every container already.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
 def encode_item(item: Mapping[str, Any]) -> bytes:
