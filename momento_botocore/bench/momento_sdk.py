@@ -80,6 +80,7 @@ def run(ctx: BenchContext) -> BenchResult:
     entry_key = cache_key(REGION, TABLE, KEY, binary_text="utf-8")
     server = _ServerProcess()
     registrations = []
+    backend: Any = None
     try:
         backend = momento_module.MomentoBackend(
             testing.DEFAULT_CACHE,
@@ -107,6 +108,8 @@ def run(ctx: BenchContext) -> BenchResult:
     finally:
         for registration in registrations:
             registration.unregister()
+        if backend is not None:
+            backend.close()
         server.stop()
     r = ratio(samples, "Momento hit", "memory hit")
     result = BenchResult("momento")
