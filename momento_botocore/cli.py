@@ -43,7 +43,7 @@ def _add_demo_parser(commands: Any) -> None:
         "--seconds", type=float, default=30.0, help="workload time, a third of it uncached"
     )
     demo.add_argument(
-        "--out", default="momento-botocore-demo", help="folder for the plot (default: %(default)s)"
+        "--out", default="demo-output", help="folder for the plot (default: %(default)s)"
     )
     demo.set_defaults(func=_demo)
 

@@ -41,7 +41,7 @@ def run_demo(
     *,
     items: int = DEFAULT_SPEC.items,
     seconds: float = DEFAULT_SPEC.seconds,
-    out_dir: Path | str = "momento-botocore-demo",
+    out_dir: Path | str = "demo-output",
     out: TextIO = sys.stdout,
 ) -> DemoResult:
     """Run the demo: a third of ``seconds`` without the cache, the rest with it."""

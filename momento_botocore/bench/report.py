@@ -7,6 +7,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,7 @@ from momento_botocore.bench.model import BenchResult, Figure
 def machine() -> dict[str, Any]:
     versions: dict[str, str | None] = {}
     for package in ("botocore", "boto3", "moto", "momento", "momento-botocore"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
+        versions[package] = _version(package)
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "python": platform.python_version(),
@@ -31,6 +29,19 @@ def machine() -> dict[str, Any]:
         "load_average_start": _load(),
         "versions": versions,
     }
+
+
+def _version(package: str) -> str | None:
+    """The version of the package this process imports (its metadata can disagree
+    when several copies are installed)."""
+    module = sys.modules.get(package.replace("-", "_"))
+    version = getattr(module, "__version__", None)
+    if isinstance(version, str):
+        return version
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _load() -> list[float] | None:
@@ -47,8 +58,8 @@ def write_json(path: Path, info: dict[str, Any], results: Sequence[BenchResult])
 
 
 def _number(value: float) -> str:
-    if value == 0:
-        return "0"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     if abs(value) >= 100:
