@@ -66,6 +66,16 @@ def test_bench_writes_json_markdown_and_figures_with_ratios(tmp_path: Path) -> N
     assert results[0].figures[0].ratio == hit[0]["ratio"]
 
 
+def test_bench_momento_and_batch_figures_are_measured(tmp_path: Path) -> None:
+    results = run_bench(["momento", "batch"], quick=True, out_dir=tmp_path, out=io.StringIO())
+    momento, batch = (result.figures[0] for result in results)
+    assert momento.unavailable is None and batch.unavailable is None
+    assert momento.ratio is not None and momento.ratio > 1.0  # a gRPC round trip costs more
+    assert momento.absolute["Momento hit"] > momento.absolute["memory hit"] > 0
+    assert batch.ratio is not None and batch.ratio > 1.0  # 100 hits cost more than one
+    assert batch.absolute["per key in the batch"] < batch.absolute["GetItem hit"]
+
+
 def test_bench_selection_by_name() -> None:
     assert select(None) == list(BENCHMARKS)
     assert select("miss, hit") == ["miss", "hit"]
