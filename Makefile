@@ -20,6 +20,8 @@ test: $(STAMP)
 	$(BIN)/ruff format --check momento_botocore tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+	# The core read-path suite again, unchanged, with Momento (real SDK, local server).
+	$(BIN)/python -m pytest tests/test_read_path.py --default-backend=momento -q
 
 bench: $(STAMP)
 	$(BIN)/momento-botocore bench

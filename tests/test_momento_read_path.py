@@ -1,21 +1,19 @@
-"""The key read-path behaviours, over every backend (memory, and Momento through the
-real SDK and the local Momento-protocol server), against moto's server over HTTP."""
+"""register() with backend="momento" reads through the real SDK and the local server.
+
+The whole read-path suite (tests/test_read_path.py) also runs against Momento:
+``make test`` runs it a second time with ``--default-backend=momento``."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import pytest
-from boto3.dynamodb.types import Binary
-from conftest import REGION, RequestCounter, create_table, new_session
+from conftest import RequestCounter, create_table, new_session
 
 import momento_botocore
 from momento_botocore import CacheConfig
 from momento_botocore.backends import Backend, CircuitBreakerBackend
 from momento_botocore.backends.factory import create_backend
-from momento_botocore.entries import EntryKind, decode
-from momento_botocore.keys import cache_key
 from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
 
 ITEM = {
@@ -45,73 +43,6 @@ def cached_client(endpoint: str, backend: Backend) -> Any:
 
 def header(response: dict[str, Any]) -> str | None:
     return response["ResponseMetadata"]["HTTPHeaders"].get("x-momento-cache")
-
-
-def test_second_read_is_served_from_cache_without_a_request(
-    endpoint: str, table: str, any_backend: Backend
-) -> None:
-    client = cached_client(endpoint, any_backend)
-    sent = RequestCounter(client, "GetItem")
-    first = client.get_item(TableName=table, Key={"pk": {"S": "a"}})
-    second = client.get_item(TableName=table, Key={"pk": {"S": "a"}})
-    assert sent.count == 1
-    assert (header(first), header(second)) == ("miss", "hit")
-    assert first["Item"] == second["Item"] == ITEM
-    stored = any_backend.get(cache_key(REGION, table, {"pk": {"S": "a"}}))
-    assert stored is not None
-    entry = decode(stored)
-    assert entry is not None and entry.kind is EntryKind.ITEM
-
-
-def test_table_resource_returns_python_types_identical_to_an_uncached_call(
-    endpoint: str, table: str, any_backend: Backend
-) -> None:
-    uncached = (
-        new_session()
-        .resource("dynamodb", endpoint_url=endpoint)
-        .Table(table)
-        .get_item(Key={"pk": "a"})
-    )
-    session = new_session()
-    momento_botocore.register(session, ttl=60, backend=any_backend)
-    cached_table = session.resource("dynamodb", endpoint_url=endpoint).Table(table)
-    sent = RequestCounter(cached_table.meta.client, "GetItem")
-    answers = [cached_table.get_item(Key={"pk": "a"}) for _ in range(5)]
-    assert sent.count == 1
-    assert [header(a) for a in answers] == ["miss"] + ["hit"] * 4
-    for answer in answers:
-        assert answer["Item"] == uncached["Item"]
-        assert answer["Item"]["n"] == Decimal("1.5")
-        assert answer["Item"]["ss"] == {"x", "y"}
-        assert answer["Item"]["b"] == Binary(b"\x00\xff")
-        assert answer["Item"]["bs"] == {Binary(b"\x01")}
-
-
-def test_missing_item_is_answered_from_an_absent_entry(
-    endpoint: str, table: str, any_backend: Backend
-) -> None:
-    client = cached_client(endpoint, any_backend)
-    sent = RequestCounter(client, "GetItem")
-    first = client.get_item(TableName=table, Key={"pk": {"S": "nope"}})
-    second = client.get_item(TableName=table, Key={"pk": {"S": "nope"}})
-    assert "Item" not in first and "Item" not in second
-    assert sent.count == 1 and header(second) == "hit"
-    stored = any_backend.get(cache_key(REGION, table, {"pk": {"S": "nope"}}))
-    assert stored is not None
-    entry = decode(stored)
-    assert entry is not None and entry.kind is EntryKind.ABSENT
-
-
-def test_consistent_reads_never_read_or_fill_the_cache(
-    endpoint: str, table: str, any_backend: Backend
-) -> None:
-    client = cached_client(endpoint, any_backend)
-    sent = RequestCounter(client, "GetItem")
-    for _ in range(3):
-        answer = client.get_item(TableName=table, Key={"pk": {"S": "a"}}, ConsistentRead=True)
-        assert answer["Item"] == ITEM and header(answer) is None
-    assert sent.count == 3
-    assert any_backend.get(cache_key(REGION, table, {"pk": {"S": "a"}})) is None
 
 
 def test_register_from_configuration_reads_through_momento(
