@@ -41,7 +41,6 @@ from momento_botocore.entries import (
     encode_tombstone,
 )
 from momento_botocore.keys import cache_key
-from momento_botocore.memo import EntryMemo, KeyMemo, is_entry
 from momento_botocore.policy import (
     BatchPlan,
     BatchTable,
@@ -80,9 +79,9 @@ _HANDLERS = (
     ("before-parameter-build.dynamodb", "plan_request", "momento-botocore.plan", True),
     ("before-call.dynamodb.GetItem", "serve_from_cache", "momento-botocore.serve", False),
     ("before-send.dynamodb.GetItem", "mark_sent", "momento-botocore.sent", False),
+    # Fills, then projects (the fill needs the full item): one handler, as it runs on
+    # every GetItem, hits included.
     ("after-call.dynamodb.GetItem", "fill_after_miss", "momento-botocore.fill", False),
-    # After the fill (same event, registered later): the fill needs the full item.
-    ("after-call.dynamodb.GetItem", "project_response", "momento-botocore.project", False),
     ("before-call.dynamodb.BatchGetItem", "serve_batch", "momento-botocore.batch-serve", False),
     ("before-send.dynamodb.BatchGetItem", "count_send", "momento-botocore.batch-sent", False),
     ("after-call.dynamodb.BatchGetItem", "merge_batch", "momento-botocore.batch-merge", False),
@@ -133,9 +132,8 @@ class ReadHooks:
         self._reporter = reporter or ErrorReporter()
         self._clock = clock
         self._tables: dict[str, TableSettings | None] = {}
+        self._plans: dict[tuple[Any, ...], tuple[str, str, TableSettings]] = {}
         self._schemas = KeySchemas(config.key_schema_for, clock=clock)
-        self._keys = KeyMemo()
-        self._entries = EntryMemo()
         self._planners: dict[str, Callable[[str, Any, Any], None]] = {
             "BatchGetItem": self._plan_batch_get,
             **dict.fromkeys(WRITE_OPERATIONS, self._plan_write),
@@ -158,6 +156,15 @@ class ReadHooks:
             if planner is not None and self.active:
                 planner(model.name, params, context)
             return
+        # Fast path: a plain GetItem of a key planned before (one dict lookup instead of
+        # parsing the table name, checking parameters and computing the cache key).
+        token = _plan_token(params, context)
+        if token is not None:
+            known = self._plans.get(token)
+            if known is not None:
+                table, key, settings = known
+                context[CONTEXT_KEY] = ReadPlan(table, key, settings, None, self._clock())
+                return
         try:
             plan = plan_get_item(
                 params,
@@ -168,6 +175,10 @@ class ReadHooks:
             )
             if type(plan) is ReadPlan:
                 context[CONTEXT_KEY] = plan
+                if token is not None and plan.projection is None and plan.consumed_capacity is None:
+                    if len(self._plans) >= _PLAN_MEMO_SIZE:
+                        self._plans.clear()
+                    self._plans[token] = (plan.table, plan.key, plan.settings)
                 if plan.projection is not None:
                     for name in PROJECTION_PARAMS:  # a miss fetches the full item
                         params.pop(name, None)
@@ -194,21 +205,22 @@ class ReadHooks:
             return None
         plan.hit = True
         self._stats.add(plan.table, "hits")
-        parsed: dict[str, Any] = {}
-        if entry.kind is EntryKind.ITEM:
-            assert entry.item is not None
-            projection = plan.projection
-            parsed["Item"] = entry.item if projection is None else projection.apply(entry.item)
-        if plan.consumed_capacity is not None:
-            parsed["ConsumedCapacity"] = consumed_capacity_of_hit(
-                plan.table, plan.consumed_capacity
-            )
-        parsed["ResponseMetadata"] = {
+        metadata = {
             "RequestId": _HIT_REQUEST_ID,
             "HTTPStatusCode": 200,
             "HTTPHeaders": {CACHE_HEADER: "hit"},
             "RetryAttempts": 0,
         }
+        item = entry.item
+        if item is not None and plan.projection is not None:
+            item = plan.projection.apply(item)
+        if plan.consumed_capacity is None:  # the usual case: one dict literal
+            if item is None:
+                return _HIT_HTTP_RESPONSE, {"ResponseMetadata": metadata}
+            return _HIT_HTTP_RESPONSE, {"Item": item, "ResponseMetadata": metadata}
+        parsed: dict[str, Any] = {} if item is None else {"Item": item}
+        parsed["ConsumedCapacity"] = consumed_capacity_of_hit(plan.table, plan.consumed_capacity)
+        parsed["ResponseMetadata"] = metadata
         return _HIT_HTTP_RESPONSE, parsed
 
     def mark_sent(self, request: Any, **_: Any) -> None:
@@ -218,8 +230,15 @@ class ReadHooks:
 
     def fill_after_miss(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
         plan: ReadPlan | None = context.get(CONTEXT_KEY)
-        if plan is None or plan.hit or not plan.sent or not self.active:
-            return
+        if plan is None or not plan.sent:
+            return  # a hit (never sent), or not ours
+        if self.active and not plan.hit:  # hit is also set when the lookup failed
+            self._fill_item(plan, http_response, parsed)
+        if plan.projection is not None:
+            # Not gated on self.active: the request went out without its projection.
+            self.project_response(http_response, parsed, context)
+
+    def _fill_item(self, plan: ReadPlan, http_response: Any, parsed: Any) -> None:
         try:
             if http_response.status_code != 200:
                 return
@@ -241,7 +260,8 @@ class ReadHooks:
             self._failed("cache fill", plan.table, error)
 
     def project_response(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
-        """A GetItem whose projection was dropped for the fetch: project DynamoDB's answer."""
+        """A GetItem whose projection was dropped for the fetch: project DynamoDB's answer.
+        Called by fill_after_miss, after the fill."""
         plan: ReadPlan | None = context.get(CONTEXT_KEY)
         if plan is None or plan.projection is None or not plan.sent:
             return
@@ -260,7 +280,6 @@ class ReadHooks:
                 settings_for=self._settings_for,
                 key_prefix=self.config.key_prefix,
                 now=self._clock(),
-                key_codec=self._keys.key,
             )
             if type(plan) is Bypass:
                 self._stats.add(plan.table, "bypasses")
@@ -296,7 +315,6 @@ class ReadHooks:
     def _look_up_batch(self, plan: BatchPlan) -> None:
         # The hot loop of an all-hit batch: keep it lean.
         get = self.backend.get
-        servable = self._entries.servable
         for table in plan.tables:
             hits = plan.hits[table.name] = []
             missed: dict[str, Mapping[str, Any]] = {}
@@ -309,14 +327,14 @@ class ReadHooks:
                     plan.fill = False  # no fills into a failing cache for this call
                     self._failed("cache lookup", table.table, error)
                     raw = None
-                found = None if raw is None else servable(raw)
-                if found is None:
+                entry = None if raw is None else decode(raw)
+                if entry is None or entry.kind is EntryKind.TOMBSTONE:
                     missed[key] = key_attributes
-                    if raw is not None and not is_entry(raw):  # garbage, not a tombstone
+                    if raw is not None and entry is None:  # garbage, not a tombstone
                         self._discard(table.table, key)
                     continue
                 hit_count += 1
-                item = found[0]
+                item = entry.item
                 if item is not None:
                     hits.append(item if projection is None else projection.apply(item))
             if missed:
@@ -533,6 +551,27 @@ class ReadHooks:
     def _failed(self, what: str, table: str, error: BaseException) -> None:
         self._stats.add(table, "errors")
         self._reporter.report(what, error)
+
+
+_PLAN_MEMO_SIZE = 4096
+
+
+def _plan_token(params: Any, context: Any) -> tuple[Any, ...] | None:
+    """What fully determines the plan of a GetItem with only TableName and a one-
+    attribute Key (str or bytes value), as a hashable tuple; None for anything else."""
+    if len(params) != 2:
+        return None
+    table = params.get("TableName")
+    key = params.get("Key")
+    if type(table) is not str or type(key) is not dict or len(key) != 1:
+        return None
+    ((name, value),) = key.items()
+    if type(value) is not dict or len(value) != 1:
+        return None
+    ((tag, raw),) = value.items()
+    if type(raw) is not str and type(raw) is not bytes:
+        return None
+    return (table, context.get("client_region"), name, tag, raw)
 
 
 def uninstall_any(events: Any) -> None:

@@ -47,7 +47,6 @@ class Bypass:
 
 
 TableLookup = Callable[[str], "TableSettings | None"]
-KeyCodec = Callable[..., str]  # cache_key, or a memo of it
 
 
 def plan_get_item(
@@ -75,7 +74,8 @@ def plan_get_item(
     if consumed is not None and consumed not in _CONSUMED_CAPACITY:
         return Bypass(table, "parameters")
     key_attributes = params.get("Key")
-    if not isinstance(key_attributes, Mapping):
+    # type() first: an isinstance() against an ABC costs ~0.7 us on every read.
+    if type(key_attributes) is not dict and not isinstance(key_attributes, Mapping):
         return Bypass(table, "parameters")
     try:
         key = cache_key(region_name, table, key_attributes, prefix=key_prefix, binary_text="utf-8")
@@ -85,14 +85,9 @@ def plan_get_item(
         projection = parse_projection(params)
     except InvalidProjection:
         return Bypass(table, "projection")
-    return ReadPlan(
-        table=table,
-        key=key,
-        settings=settings,
-        consumed_capacity=None if consumed == "NONE" else consumed,
-        started=now,
-        projection=projection,
-    )
+    # Positional: a slots dataclass built with keywords costs ~3x more (~1 us).
+    consumed = None if consumed == "NONE" else consumed
+    return ReadPlan(table, key, settings, consumed, now, False, False, projection)
 
 
 def consumed_capacity_of_hit(table: str, mode: str) -> dict[str, Any]:
@@ -147,7 +142,6 @@ def plan_batch_get(
     settings_for: TableLookup,
     key_prefix: str,
     now: float,
-    key_codec: KeyCodec = cache_key,
 ) -> BatchPlan | Bypass | None:
     """A plan when some table of the batch is cached; Bypass when the batch is not understood.
 
@@ -183,7 +177,7 @@ def plan_batch_get(
             projection = parse_projection(request)
             coded = [
                 (
-                    key_codec(region_name, table, key, prefix=key_prefix, binary_text="utf-8"),
+                    cache_key(region_name, table, key, prefix=key_prefix, binary_text="utf-8"),
                     key,
                 )
                 for key in keys

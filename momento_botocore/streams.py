@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,15 +86,21 @@ class BatchResult:
         return {"batchItemFailures": [{"itemIdentifier": number} for number in self.failed]}
 
 
-def plan_record(record: Mapping[str, Any], config: CacheConfig) -> CacheWrite | None:
+def plan_record(
+    record: Mapping[str, Any],
+    config: CacheConfig,
+    settings_for: Callable[[str], TableSettings | None] | None = None,
+) -> CacheWrite | None:
     """The cache write one record asks for, or None when its table is not cached.
 
     Pure. Raises :class:`MalformedRecordError` when the record cannot be understood.
+    ``settings_for`` (default ``config.settings_for``) may be a memo of it.
     """
-    if not isinstance(record, Mapping):
+    # type() before isinstance(): an isinstance() against an ABC costs ~0.5 us.
+    if type(record) is not dict and not isinstance(record, Mapping):
         raise MalformedRecordError(f"a record must be a mapping, got {type(record).__name__}")
     change = record.get("dynamodb")
-    if not isinstance(change, Mapping):
+    if type(change) is not dict and not isinstance(change, Mapping):
         raise MalformedRecordError("no 'dynamodb' section")
     sequence_number = change.get("SequenceNumber")
     if not isinstance(sequence_number, str) or not sequence_number:
@@ -106,11 +112,11 @@ def plan_record(record: Mapping[str, Any], config: CacheConfig) -> CacheWrite | 
         region, table = parse_table(source, None)
     except ValueError as error:
         raise MalformedRecordError(f"eventSourceARN: {error}") from None
-    settings = config.settings_for(table)
+    settings = (settings_for or config.settings_for)(table)
     if settings is None:
         return None
     keys = change.get("Keys")
-    if not isinstance(keys, Mapping) or not keys:
+    if (type(keys) is not dict and not isinstance(keys, Mapping)) or not keys:
         raise MalformedRecordError("no dynamodb.Keys")
     try:
         key = cache_key(region, table, keys, prefix=config.key_prefix, binary_text="base64")
@@ -159,6 +165,15 @@ class StreamInvalidator:
     def __init__(self, config: CacheConfig, backend: Backend) -> None:
         self.config = config
         self.backend = backend
+        self._settings: dict[str, TableSettings | None] = {}
+
+    def _settings_for(self, table: str) -> TableSettings | None:
+        """``config.settings_for`` (glob matching), once per table."""
+        try:
+            return self._settings[table]
+        except KeyError:
+            settings = self._settings[table] = self.config.settings_for(table)
+            return settings
 
     def __call__(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         """Lambda entry point: ``{"Records": [...]}`` -> partial batch response."""
@@ -178,7 +193,7 @@ class StreamInvalidator:
         for record in records:
             result.records += 1
             try:
-                write = plan_record(record, self.config)
+                write = plan_record(record, self.config, self._settings_for)
             except MalformedRecordError as error:
                 number, event_id = _identity(record)
                 result.skipped.append(SkippedRecord(number, event_id, str(error)))
@@ -238,7 +253,7 @@ class StreamInvalidator:
                 )
             record = raw
         try:
-            write = plan_record(record, self.config)
+            write = plan_record(record, self.config, self._settings_for)
         except MalformedRecordError as error:
             number, event_id = _identity(record)
             self._log_skipped([SkippedRecord(number, event_id, str(error))])

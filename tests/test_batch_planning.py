@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from momento_botocore.config import CacheConfig
-from momento_botocore.entries import decode, encode_absent, encode_item, encode_tombstone
 from momento_botocore.keys import cache_key
-from momento_botocore.memo import EntryMemo, KeyMemo, is_entry
 from momento_botocore.policy import BatchPlan, Bypass, plan_batch_get
 
 CONFIG = CacheConfig(ttl=60, tables=("cached*",))
@@ -63,45 +61,3 @@ def test_anything_odd_leaves_the_whole_batch_untouched() -> None:
     for request_items in odd:
         assert isinstance(plan(request_items), Bypass), request_items
     assert isinstance(plan({"cached": {"Keys": keys("a")}}, Unknown=1), Bypass)
-
-
-def test_the_key_memo_gives_the_codecs_keys() -> None:
-    memo = KeyMemo(max_entries=2)
-    cases = [
-        {"pk": {"S": "a"}},
-        {"pk": {"N": "1.0"}},
-        {"pk": {"B": b"\x00"}},
-        {"pk": {"B": "text"}},
-        {"pk": {"S": "a"}, "sk": {"N": "01"}},
-        {"sk": {"N": "1"}, "pk": {"S": "a"}},
-    ]
-    for _ in range(2):
-        for attributes in cases:
-            assert memo.key("r", "t", attributes, prefix="p:", binary_text="utf-8") == cache_key(
-                "r", "t", attributes, prefix="p:", binary_text="utf-8"
-            )
-
-
-def test_the_entry_memo_decodes_like_decode_into_fresh_objects() -> None:
-    memo = EntryMemo(max_bytes=10_000)
-    raw = encode_item({"pk": {"S": "a"}, "b": {"B": b"\x01"}, "m": {"M": {"l": {"L": []}}}})
-    first = memo.decode(raw)
-    second = memo.decode(raw)
-    assert first == second == decode(raw)
-    assert first is not None and second is not None and first.item is not None
-    first.item["m"]["M"]["l"]["L"].append("mutated by a caller")
-    third = memo.decode(raw)
-    assert third == decode(raw)
-    assert memo.decode(encode_absent()) == decode(encode_absent())
-    assert memo.decode(b"garbage") is None
-
-
-def test_the_entry_memo_tells_servable_entries_from_the_rest() -> None:
-    memo = EntryMemo()
-    item = {"pk": {"S": "a"}}
-    assert memo.servable(encode_item(item)) == (item,)
-    assert memo.servable(encode_item(item)) == (item,)  # remembered
-    assert memo.servable(encode_absent()) == (None,)
-    assert memo.servable(encode_tombstone()) is None
-    assert memo.servable(b"mbe1Inot json") is None
-    assert is_entry(encode_tombstone()) and not is_entry(b"mbe1Inot json")
