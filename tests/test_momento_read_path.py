@@ -9,22 +9,13 @@ from typing import Any
 
 import pytest
 from conftest import RequestCounter, create_table, new_session
+from test_read_path import ITEM
 
 import momento_botocore
 from momento_botocore import CacheConfig
 from momento_botocore.backends import Backend, CircuitBreakerBackend
 from momento_botocore.backends.factory import create_backend
 from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
-
-ITEM = {
-    "pk": {"S": "a"},
-    "n": {"N": "1.5"},
-    "b": {"B": b"\x00\xff"},
-    "ss": {"SS": ["x", "y"]},
-    "ns": {"NS": ["1", "2"]},
-    "bs": {"BS": [b"\x01"]},
-    "m": {"M": {"l": {"L": [{"BOOL": True}, {"NULL": True}]}}},
-}
 
 
 @pytest.fixture
