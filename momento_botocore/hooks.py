@@ -245,7 +245,7 @@ class ReadHooks:
             headers = parsed.get("ResponseMetadata", {}).get("HTTPHeaders")
             if isinstance(headers, dict):
                 headers[CACHE_HEADER] = "miss"
-            if self._clock() - plan.started >= self.config.tombstone_ttl_seconds:
+            if self._clock() - plan.started >= _fill_window(self.config, plan.settings):
                 # A write may have come and gone (with its tombstone) since we read.
                 self._stats.add(plan.table, "fills_skipped")
                 return
@@ -383,7 +383,8 @@ class ReadHooks:
             plan.fill
             and plan.sent  # only what came over the wire (not, say, a Stubber's answer)
             and self.active
-            and self._clock() - plan.started < self.config.tombstone_ttl_seconds
+            and self._clock() - plan.started
+            < min(_fill_window(self.config, table.settings) for table in plan.tables)
         )
         try:
             self._merge_batch(plan, parsed, fill)
@@ -554,6 +555,12 @@ class ReadHooks:
 
 
 _PLAN_MEMO_SIZE = 4096
+
+
+def _fill_window(config: CacheConfig, settings: TableSettings) -> float:
+    """How long after a read started its fill is still safe: no invalidation entry
+    (TOMBSTONE, or a stream's ABSENT/ITEM, which lives at least absent_ttl) has expired."""
+    return min(config.tombstone_ttl_seconds, settings.absent_ttl)
 
 
 def _plan_token(params: Any, context: Any) -> tuple[Any, ...] | None:

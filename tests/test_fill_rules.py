@@ -11,7 +11,7 @@ from moto import mock_aws
 
 import momento_botocore
 from momento_botocore import CacheConfig, MemoryBackend
-from momento_botocore.entries import decode, encode_item
+from momento_botocore.entries import decode, encode_absent, encode_item
 from momento_botocore.hooks import ReadHooks
 from momento_botocore.keys import cache_key
 
@@ -91,3 +91,22 @@ def test_item_and_absent_entries_expire_with_their_own_ttls(client: Any) -> None
     clock.now += 50
     client.get_item(TableName="items", Key={"pk": {"S": "a"}})
     assert sent.count == 4
+
+
+def test_a_read_outliving_a_stream_absent_entry_does_not_fill(client: Any) -> None:
+    # A stream REMOVE writes ABSENT for absent_ttl (1 s here), shorter than the
+    # tombstone TTL: a read that started before the delete must not fill once it expired.
+    clock = FakeClock()
+    backend = MemoryBackend(clock=clock)
+    config = CacheConfig(ttl=60, absent_ttl=1, tombstone_ttl=10)
+    hooks = ReadHooks(config, backend, clock=clock)
+    hooks.install(client.meta.events)
+    key = cache_key(REGION, "items", {"pk": {"S": "a"}})
+
+    def deleted_during_the_read(**_: Any) -> None:
+        backend.set(key, encode_absent(), 1)  # what the stream invalidator writes on REMOVE
+        clock.now += 2.0  # the read is slow: the ABSENT entry expires before the fill
+
+    client.meta.events.register_first("after-call.dynamodb.GetItem", deleted_during_the_read)
+    client.get_item(TableName="items", Key={"pk": {"S": "a"}})
+    assert backend.get(key) is None
