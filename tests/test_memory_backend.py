@@ -98,3 +98,38 @@ def test_one_add_wins_among_many_threads() -> None:
     for thread in threads:
         thread.join()
     assert results.count(True) == 1
+
+
+def _stocked(clock: FakeClock) -> MemoryBackend:
+    backend = MemoryBackend(max_entries=4, clock=clock)
+    backend.set("live", b"1", 60)
+    backend.set("expiring", b"2", 5)
+    backend.set("other", b"3", 60)
+    backend.set("last", b"4", 60)
+    return backend
+
+
+def test_get_many_answers_what_get_answers_key_by_key_expired_entries_included() -> None:
+    clock = FakeClock()
+    one_lock, key_by_key = _stocked(clock), _stocked(clock)
+    clock.now += 5  # "expiring" is now expired, exactly at its deadline
+    asked = ["expiring", "missing", "live", "expiring", "live", "last"]
+    answers = one_lock.get_many(asked)
+    assert answers == [key_by_key.get(key) for key in asked]
+    assert answers == [None, None, b"1", None, b"1", b"4"]
+    assert one_lock.get_many([]) == []
+    assert len(one_lock) == len(key_by_key) == 3  # the expired entry is gone from both
+    assert one_lock.size_bytes == key_by_key.size_bytes
+
+
+def test_get_many_refreshes_recency_like_get() -> None:
+    clock = FakeClock()
+    one_lock, key_by_key = _stocked(clock), _stocked(clock)
+    one_lock.get_many(["live", "expiring"])
+    for key in ["live", "expiring"]:
+        key_by_key.get(key)
+    for backend in (one_lock, key_by_key):
+        backend.set("new", b"5", 60)  # evicts the least recently used: "other"
+    for key in ["live", "expiring", "other", "last", "new"]:
+        assert one_lock.get(key) == key_by_key.get(key)
+    assert one_lock.get("other") is None

@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from momento_botocore.backends.base import Backend, BackendError
+from momento_botocore.backends.base import Backend, BackendError, BatchBackend
 from momento_botocore.backends.guarded import CircuitBreakerBackend, CircuitOpenError
 from momento_botocore.backends.memory import MemoryBackend
 
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Backend",
     "BackendError",
+    "BatchBackend",
     "CircuitBreakerBackend",
     "CircuitOpenError",
     "MemoryBackend",

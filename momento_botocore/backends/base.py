@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 
@@ -35,4 +36,15 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release connections; the backend is not used afterwards."""
+        ...
+
+
+@runtime_checkable
+class BatchBackend(Backend, Protocol):
+    """A backend that can look many keys up in one call (optional: the read path
+    falls back to :meth:`Backend.get` per key for backends without it)."""
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """The values stored under ``keys``, in the same order (None where there is
+        none). Raises when the lookup failed: then every key counts as a miss."""
         ...

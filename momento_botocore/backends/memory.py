@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 Clock = Callable[[], float]
 
@@ -46,6 +46,27 @@ class MemoryBackend:
                 return None
             self._entries.move_to_end(key)
             return value
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """``[self.get(key) for key in keys]`` under one lock and one clock reading
+        (an optional method: the read path uses it when a backend has it)."""
+        entries = self._entries
+        found: list[bytes | None] = []
+        append = found.append
+        with self._lock:
+            now = self._clock()
+            touch = entries.move_to_end
+            for key in keys:
+                entry = entries.get(key)
+                if entry is None:
+                    append(None)
+                elif entry[1] <= now:
+                    self._remove(key)
+                    append(None)
+                else:
+                    touch(key)
+                    append(entry[0])
+        return found
 
     def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
         with self._lock:
