@@ -32,7 +32,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 
 from momento_botocore.backends.base import Backend
-from momento_botocore.config import CacheConfig, TableSettings
+from momento_botocore.config import MAX_TTL_SECONDS, CacheConfig, TableSettings
 from momento_botocore.entries import (
     EntryKind,
     decode,
@@ -41,6 +41,7 @@ from momento_botocore.entries import (
     encode_tombstone,
 )
 from momento_botocore.keys import cache_key
+from momento_botocore.pending import PendingTombstones
 from momento_botocore.policy import (
     BatchPlan,
     BatchTable,
@@ -134,6 +135,13 @@ class ReadHooks:
         self._tables: dict[str, TableSettings | None] = {}
         self._plans: dict[tuple[Any, ...], tuple[str, str, TableSettings]] = {}
         self._schemas = KeySchemas(config.key_schema_for, clock=clock)
+        #: Tombstones that could not be written yet; their keys skip the cache meanwhile.
+        self.pending = PendingTombstones(
+            max_keys=config.max_pending_tombstones,
+            retry_interval=config.tombstone_retry_interval,
+            clock=clock,
+            count=stats.add,
+        )
         self._planners: dict[str, Callable[[str, Any, Any], None]] = {
             "BatchGetItem": self._plan_batch_get,
             **dict.fromkeys(WRITE_OPERATIONS, self._plan_write),
@@ -190,6 +198,9 @@ class ReadHooks:
     def serve_from_cache(self, context: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
         plan: ReadPlan | None = context.get(CONTEXT_KEY)
         if plan is None or not self.active:
+            return None
+        if self.pending.active and self._skips_cache(plan.table, plan.key):
+            plan.hit = True  # its tombstone is not written yet: no lookup, no fill
             return None
         try:
             raw = self.backend.get(plan.key)
@@ -315,12 +326,17 @@ class ReadHooks:
     def _look_up_batch(self, plan: BatchPlan) -> None:
         # The hot loop of an all-hit batch: keep it lean.
         get = self.backend.get
+        skips = self._skips_cache if self.pending.active else None
         for table in plan.tables:
             hits = plan.hits[table.name] = []
             missed: dict[str, Mapping[str, Any]] = {}
             projection = table.projection
             hit_count = 0
             for key, key_attributes in table.keys:
+                if skips is not None and skips(table.table, key):
+                    plan.fill = False  # its tombstone is not written yet: no lookup, no fill
+                    missed[key] = key_attributes
+                    continue
                 try:
                     raw = get(key)
                 except Exception as error:
@@ -520,13 +536,62 @@ class ReadHooks:
             return
         plan.done = True
         value, ttl = encode_tombstone(), self.config.tombstone_ttl_seconds
+        stamp = self.pending.stamp()
         for table, key in plan.keys:
             try:
                 self.backend.set(key, value, ttl)
             except Exception as error:
                 self._failed("cache invalidation", table, error)
+                self._remember_tombstone(table, key)
                 continue
             self._stats.add(table, "invalidations")
+            if self.pending.active:
+                self.pending.written(key, stamp)  # an older pending one is covered now
+        if self.pending.active:
+            self._retry_tombstones()
+
+    # Tombstones not written yet (pending.py) ------------------------------------
+
+    def _remember_tombstone(self, table: str, key: str) -> None:
+        """Never lose it: reads of ``key`` skip the cache until it is written or not needed."""
+        settings = self._settings_for(table)
+        horizon = MAX_TTL_SECONDS if settings is None else _guard_horizon(self.config, settings)
+        try:
+            remembered = self.pending.remember(table, key, horizon)
+        except Exception as error:  # a bug if it happens
+            self._failed("remembering an unwritten tombstone", table, error)
+            return
+        if not remembered:
+            self._reporter.report(
+                "remembering an unwritten tombstone",
+                PendingTombstonesFull(
+                    f"{self.config.max_pending_tombstones} tombstones are pending; every read "
+                    f"of table {table!r} skips the cache for the next {horizon:.0f} s"
+                ),
+            )
+
+    def _skips_cache(self, table: str, key: str) -> bool:
+        """Called only while something is pending: retry (when due), then tell whether a
+        read of ``key`` must go to DynamoDB without the cache."""
+        self._retry_tombstones()
+        try:
+            skip = self.pending.guards(table, key)
+        except Exception as error:  # a bug if it happens: the safe answer is to skip
+            self._failed("checking pending tombstones", table, error)
+            return True
+        if skip:
+            self._stats.add(table, "bypasses")
+        return skip
+
+    def _retry_tombstones(self) -> None:
+        value, ttl = encode_tombstone(), self.config.tombstone_ttl_seconds
+        set_ = self.backend.set
+        try:
+            error = self.pending.retry(lambda key: set_(key, value, ttl))
+        except Exception as bug:
+            error = bug
+        if error is not None:  # the cache still fails: not counted again, logged (rate-limited)
+            self._reporter.report("writing a pending tombstone", error)
 
     def remember_clients(self, base_classes: Any, **_: Any) -> None:
         """Make new DynamoDB clients findable from a call's context (for DescribeTable)."""
@@ -561,6 +626,17 @@ def _fill_window(config: CacheConfig, settings: TableSettings) -> float:
     """How long after a read started its fill is still safe: no invalidation entry
     (TOMBSTONE, or a stream's ABSENT/ITEM, which lives at least absent_ttl) has expired."""
     return min(config.tombstone_ttl_seconds, settings.absent_ttl)
+
+
+def _guard_horizon(config: CacheConfig, settings: TableSettings) -> float:
+    """How long after a write an entry its tombstone was to replace can still be in the
+    cache: one stored before lives at most the longest TTL; a fill racing the write (its
+    read started before) comes within the fill window and lives as long."""
+    return max(settings.ttl, settings.absent_ttl) + _fill_window(config, settings)
+
+
+class PendingTombstonesFull(Exception):
+    """Too many tombstones are pending: a table's reads skip the cache for a while."""
 
 
 def _plan_token(params: Any, context: Any) -> tuple[Any, ...] | None:
