@@ -199,7 +199,7 @@ class ReadHooks:
         plan: ReadPlan | None = context.get(CONTEXT_KEY)
         if plan is None or not self.active:
             return None
-        if self.pending.active and self._skips_cache(plan.table, plan.key):
+        if self.pending.active and self._pending_check()(plan.table, plan.key):
             plan.hit = True  # its tombstone is not written yet: no lookup, no fill
             return None
         try:
@@ -326,7 +326,7 @@ class ReadHooks:
     def _look_up_batch(self, plan: BatchPlan) -> None:
         # The hot loop of an all-hit batch: keep it lean.
         get = self.backend.get
-        skips = self._skips_cache if self.pending.active else None
+        skips = self._pending_check() if self.pending.active else None
         for table in plan.tables:
             hits = plan.hits[table.name] = []
             missed: dict[str, Mapping[str, Any]] = {}
@@ -570,10 +570,14 @@ class ReadHooks:
                 ),
             )
 
-    def _skips_cache(self, table: str, key: str) -> bool:
-        """Called only while something is pending: retry (when due), then tell whether a
-        read of ``key`` must go to DynamoDB without the cache."""
+    def _pending_check(self) -> Callable[[str, str], bool]:
+        """Called only while something is pending, once per read: retry (when due), and
+        return the check each key of the read needs."""
         self._retry_tombstones()
+        return self._skips_cache
+
+    def _skips_cache(self, table: str, key: str) -> bool:
+        """True when a read of ``key`` must go to DynamoDB without the cache."""
         try:
             skip = self.pending.guards(table, key)
         except Exception as error:  # a bug if it happens: the safe answer is to skip

@@ -92,10 +92,13 @@ class PendingTombstones:
         """The tombstone of ``key`` could not be written: guard it for ``horizon``
         seconds. False when it could not be remembered (full): the table is then
         guarded whole for that long."""
-        until = self._clock() + horizon
+        now = self._clock()
+        until = now + horizon
         with self._lock:
             self._stamp += 1
             self.active = True
+            # The cache just failed: give it one interval before the next attempt.
+            self._next_round = max(self._next_round, now + self._retry_interval)
             known = self._keys.pop(key, None)
             if known is not None:  # pending already: now for a newer write too
                 self._keys[key] = _Pending(table, self._stamp, max(until, known.until))

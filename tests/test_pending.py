@@ -71,10 +71,12 @@ def test_a_remembered_key_is_guarded_and_only_that_key() -> None:
 
 
 def test_a_retry_writes_the_oldest_first_and_forgets_what_it_wrote() -> None:
+    clock = Clock()
     counts = Counts()
-    pending = make(Clock(), counts)
+    pending = make(clock, counts)
     for key in ("a", "b", "c"):
         pending.remember("t", key, 60)
+    clock.now += 1
     cache = Cache()
     assert pending.retry(cache.set) is None
     assert cache.written == ["a", "b", "c"]
@@ -97,6 +99,9 @@ def test_a_failing_cache_is_tried_once_per_interval() -> None:
         calls += 1
         cache.set(key)
 
+    assert pending.retry(counting_set) is None  # it just failed: not retried at once
+    assert calls == 0
+    clock.now += 1.0
     error = pending.retry(counting_set)
     assert isinstance(error, ConnectionError)
     assert calls == 1  # the first failure ends the round
@@ -158,9 +163,10 @@ def test_when_full_the_table_of_the_next_key_is_guarded_whole_until_its_horizon(
     assert pending.guards("users", "c") and pending.guards("users", "anything")
     assert not pending.guards("orders", "anything")
     assert pending.guarded_tables() == {"users": clock.now + 30}
+    clock.now += 1
     pending.retry(Cache().set)  # the remembered keys are still written
     assert not pending.guards("orders", "a") and pending.guards("users", "anything")
-    clock.now += 30
+    clock.now += 29
     assert not pending.guards("users", "anything")
     pending.retry(Cache().set)
     assert pending.active is False and pending.guarded_tables() == {}
@@ -198,8 +204,10 @@ def test_a_tombstone_set_before_a_key_was_remembered_does_not_cover_it() -> None
 
 
 def test_a_key_remembered_again_during_a_retry_stays_pending() -> None:
-    pending = make(Clock())
+    clock = Clock()
+    pending = make(clock)
     pending.remember("t", "k", 60)
+    clock.now += 1
 
     def set_while_another_write_fails(key: str) -> None:
         pending.remember("t", key, 60)  # a newer write of k, whose tombstone failed
@@ -209,8 +217,10 @@ def test_a_key_remembered_again_during_a_retry_stays_pending() -> None:
 
 
 def test_one_round_at_a_time_and_others_do_not_wait() -> None:
-    pending = make(Clock())
+    clock = Clock()
+    pending = make(clock)
     pending.remember("t", "a", 60)
+    clock.now += 1
     inner: list[Exception | None] = []
     written: list[str] = []
 
@@ -227,6 +237,7 @@ def test_a_round_writes_at_most_round_size_then_the_next_is_due_at_once() -> Non
     pending = make(clock, max_keys=1000, interval=60)
     for n in range(ROUND_SIZE * 2 + 5):
         pending.remember("t", f"k{n}", 600)
+    clock.now += 60
     cache = Cache()
     pending.retry(cache.set)
     assert len(cache.written) == ROUND_SIZE

@@ -180,6 +180,24 @@ def test_a_write_while_the_cache_is_down_is_read_back_when_it_returns(
         assert batch(client, "a").get("a") == expected
 
 
+def test_a_projected_read_of_a_pending_item_is_projected_from_dynamodb(
+    endpoint: str, items: str
+) -> None:
+    cache = FlakyCache()
+    client = registered_client(endpoint, cache, tombstone_retry_interval=60)
+    warm(client, "a")
+    cache.down = True
+    put(client)
+    cache.down = False
+    answer = client.get_item(TableName="items", Key=key("a"), ProjectionExpression="v")
+    assert answer["Item"] == {"v": {"S": "new"}}
+    found = client.batch_get_item(
+        RequestItems={"items": {"Keys": [key("a"), key("b")], "ProjectionExpression": "v"}}
+    )["Responses"]["items"]
+    assert sorted(found, key=lambda x: x["v"]["S"]) == [{"v": {"S": "new"}}, {"v": {"S": "old"}}]
+    assert kind_in(cache, "a") is EntryKind.ITEM  # not filled, not retried yet
+
+
 def test_the_tombstone_is_written_on_a_later_call_then_reads_are_cached_again(
     endpoint: str, items: str
 ) -> None:
