@@ -39,6 +39,7 @@ from momento_botocore.entries import (
     encode_absent,
     encode_item,
     encode_tombstone,
+    remembered_item,
 )
 from momento_botocore.keys import cache_key
 from momento_botocore.policy import (
@@ -314,27 +315,36 @@ class ReadHooks:
 
     def _look_up_batch(self, plan: BatchPlan) -> None:
         # The hot loop of an all-hit batch: keep it lean.
-        get = self.backend.get
+        get_many = getattr(self.backend, "get_many", None)
         for table in plan.tables:
             hits = plan.hits[table.name] = []
             missed: dict[str, Mapping[str, Any]] = {}
+            keys = table.keys
+            try:
+                if get_many is not None:  # one call for the table's keys
+                    found: list[bytes | None] = get_many(keys)
+                else:
+                    found = self._get_each(table.table, keys, plan)
+            except Exception as error:  # all misses: no fills into a failing cache
+                plan.fill = False
+                self._failed("cache lookup", table.table, error)
+                found = [None] * len(keys)
             projection = table.projection
             hit_count = 0
-            for key, key_attributes in table.keys:
-                try:
-                    raw = get(key)
-                except Exception as error:
-                    plan.fill = False  # no fills into a failing cache for this call
-                    self._failed("cache lookup", table.table, error)
-                    raw = None
-                entry = None if raw is None else decode(raw)
-                if entry is None or entry.kind is EntryKind.TOMBSTONE:
+            for key, key_attributes, raw in zip(keys, table.key_attributes, found, strict=True):
+                if raw is None:
                     missed[key] = key_attributes
-                    if raw is not None and entry is None:  # garbage, not a tombstone
-                        self._discard(table.table, key)
                     continue
+                item = remembered_item(raw)  # the usual hit: an entry decoded before
+                if item is None:
+                    entry = decode(raw)
+                    if entry is None or entry.kind is EntryKind.TOMBSTONE:
+                        missed[key] = key_attributes
+                        if entry is None:  # garbage, not a tombstone
+                            self._discard(table.table, key)
+                        continue
+                    item = entry.item
                 hit_count += 1
-                item = entry.item
                 if item is not None:
                     hits.append(item if projection is None else projection.apply(item))
             if missed:
@@ -342,6 +352,19 @@ class ReadHooks:
                 self._stats.add(table.table, "misses", len(missed))
             if hit_count:
                 self._stats.add(table.table, "hits", hit_count)
+
+    def _get_each(self, table: str, keys: list[str], plan: BatchPlan) -> list[bytes | None]:
+        """Per-key get, for backends without get_many: a failed key is a miss."""
+        get = self.backend.get
+        found: list[bytes | None] = []
+        for key in keys:
+            try:
+                found.append(get(key))
+            except Exception as error:
+                plan.fill = False  # no fills into a failing cache for this call
+                self._failed("cache lookup", table, error)
+                found.append(None)
+        return found
 
     def _discard(self, table: str, key: str) -> None:
         self._failed("decoding a cache entry", table, ValueError("undecodable entry"))

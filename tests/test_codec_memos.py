@@ -175,3 +175,17 @@ def test_encoding_gives_the_same_entry_for_parsed_items_and_other_shapes() -> No
 def test_encoding_still_rejects_malformed_values(value: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         encode_item({"pk": {"S": "a"}, "bad": value})
+
+
+def test_a_hot_entry_compiled_builder_still_gives_new_independent_items() -> None:
+    data = encode_item(NESTED)
+    for _ in range(entries._COMPILE_AFTER + 1):
+        decode(data)
+    assert not isinstance(entries._MEMO[data], entries._FromTemplate)  # compiled
+    first = decode(data)
+    assert first is not None and first.item == NESTED
+    first.item["tags"]["SS"].append("z")
+    first.item["m"]["M"]["inner"]["L"][1]["M"]["deep"]["S"] = "changed"
+    again = decode(data)
+    assert again is not None and again.item == NESTED
+    assert entries.remembered_item(data) == NESTED
