@@ -120,14 +120,20 @@ def decode(data: bytes | None) -> Entry | None:
     return Entry(EntryKind.ITEM, item)
 
 
-def remembered_item(data: bytes) -> dict[str, Any] | None:
-    """A new item from ``data`` when it is an ITEM entry that :func:`decode` has seen
-    (and remembered); None otherwise: then :func:`decode` tells what it is.
+def remembered_items(values: list[bytes | None]) -> list[dict[str, Any] | None]:
+    """For each value, a new item when it is an ITEM entry that :func:`decode` has
+    seen (and remembered); None otherwise (absent, or for :func:`decode` to tell).
 
-    The hot path of a batch hit: no checks and no Entry, for entries checked before.
+    The hot path of a batch of hits: no checks and no Entry, for entries checked before.
     """
-    build = _MEMO.get(data) if type(data) is bytes else None
-    return None if build is None else build()
+    get = _MEMO.get
+    try:
+        builders = [get(value) for value in values]  # type: ignore[arg-type]
+    except TypeError:  # a value that is not bytes (and unhashable)
+        builders = [_MEMO.get(value) if type(value) is bytes else None for value in values]
+    if None not in builders:
+        return [build() for build in builders]  # type: ignore[misc]
+    return [None if build is None else build() for build in builders]
 
 
 class _FromTemplate:

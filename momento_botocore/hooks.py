@@ -27,11 +27,11 @@ import contextlib
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from botocore.awsrequest import AWSResponse
 
-from momento_botocore.backends.base import Backend
+from momento_botocore.backends.base import Backend, BackendError
 from momento_botocore.config import CacheConfig, TableSettings
 from momento_botocore.entries import (
     EntryKind,
@@ -39,7 +39,7 @@ from momento_botocore.entries import (
     encode_absent,
     encode_item,
     encode_tombstone,
-    remembered_item,
+    remembered_items,
 )
 from momento_botocore.keys import cache_key
 from momento_botocore.policy import (
@@ -314,38 +314,47 @@ class ReadHooks:
         context[BATCH_CONTEXT_KEY] = plan
 
     def _look_up_batch(self, plan: BatchPlan) -> None:
-        # The hot loop of an all-hit batch: keep it lean.
+        # The hot path of an all-hit batch: per key, only C-level passes (a get_many,
+        # the builders of remembered entries); anything else takes the loop below.
         get_many = getattr(self.backend, "get_many", None)
         for table in plan.tables:
-            hits = plan.hits[table.name] = []
-            missed: dict[str, Mapping[str, Any]] = {}
             keys = table.keys
             try:
-                if get_many is not None:  # one call for the table's keys
+                if get_many is not None:
                     found: list[bytes | None] = get_many(keys)
                 else:
                     found = self._get_each(table.table, keys, plan)
+                if len(found) != len(keys):
+                    raise BackendError(f"get_many gave {len(found)} values for {len(keys)} keys")
             except Exception as error:  # all misses: no fills into a failing cache
                 plan.fill = False
                 self._failed("cache lookup", table.table, error)
                 found = [None] * len(keys)
+            items = remembered_items(found)
             projection = table.projection
+            if None not in items:  # every key a hit, on an entry decoded before
+                hits = cast("list[dict[str, Any]]", items)
+                if projection is not None:
+                    hits = [projection.apply(item) for item in hits]
+                plan.hits[table.name] = hits
+                self._stats.add(table.table, "hits", len(hits))
+                continue
+            hits = plan.hits[table.name] = []
+            missed: dict[str, Mapping[str, Any]] = {}
             hit_count = 0
-            for key, key_attributes, raw in zip(keys, table.key_attributes, found, strict=True):
-                if raw is None:
-                    missed[key] = key_attributes
-                    continue
-                item = remembered_item(raw)  # the usual hit: an entry decoded before
+            for key, key_attributes, raw, item in zip(
+                keys, table.key_attributes, found, items, strict=True
+            ):
                 if item is None:
-                    entry = decode(raw)
+                    entry = None if raw is None else decode(raw)
                     if entry is None or entry.kind is EntryKind.TOMBSTONE:
                         missed[key] = key_attributes
-                        if entry is None:  # garbage, not a tombstone
+                        if raw is not None and entry is None:  # garbage, not a tombstone
                             self._discard(table.table, key)
                         continue
                     item = entry.item
                 hit_count += 1
-                if item is not None:
+                if item is not None:  # an ABSENT entry: a hit with nothing to return
                     hits.append(item if projection is None else projection.apply(item))
             if missed:
                 plan.misses[table.name] = missed

@@ -181,9 +181,9 @@ def plan_batch_get(
             return Bypass(table, "projection")
         except (ValueError, AttributeError, TypeError):
             return Bypass(table, "key")
-        names = frozenset(keys[0])
-        if len(set(coded)) != len(coded) or any(key.keys() != names for key in keys):
-            return Bypass(table, "parameters")  # DynamoDB rejects duplicates and mixed keys
+        if len(set(coded)) != len(coded):
+            return Bypass(table, "parameters")  # DynamoDB rejects duplicate keys
+        names = frozenset(keys[0])  # cache_keys checked that every key has these
         extras = {k: v for k, v in request.items() if k != "Keys"}
         cached.append(
             BatchTable(name, table, region_name, settings, projection, names, coded, keys, extras)
