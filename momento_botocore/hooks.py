@@ -27,11 +27,11 @@ import contextlib
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from botocore.awsrequest import AWSResponse
 
-from momento_botocore.backends.base import Backend
+from momento_botocore.backends.base import Backend, BackendError
 from momento_botocore.config import CacheConfig, TableSettings
 from momento_botocore.entries import (
     EntryKind,
@@ -39,6 +39,7 @@ from momento_botocore.entries import (
     encode_absent,
     encode_item,
     encode_tombstone,
+    remembered_items,
 )
 from momento_botocore.keys import cache_key
 from momento_botocore.policy import (
@@ -313,35 +314,66 @@ class ReadHooks:
         context[BATCH_CONTEXT_KEY] = plan
 
     def _look_up_batch(self, plan: BatchPlan) -> None:
-        # The hot loop of an all-hit batch: keep it lean.
-        get = self.backend.get
+        # The hot path of an all-hit batch: per key, only C-level passes (a get_many,
+        # the builders of remembered entries); anything else takes the loop below.
+        get_many = getattr(self.backend, "get_many", None)
         for table in plan.tables:
+            keys = table.keys
+            try:
+                if get_many is not None:
+                    found: list[bytes | None] = get_many(keys)
+                else:
+                    found = self._get_each(table.table, keys, plan)
+                if len(found) != len(keys):
+                    raise BackendError(f"get_many gave {len(found)} values for {len(keys)} keys")
+            except Exception as error:  # all misses: no fills into a failing cache
+                plan.fill = False
+                self._failed("cache lookup", table.table, error)
+                found = [None] * len(keys)
+            items = remembered_items(found)
+            projection = table.projection
+            if None not in items:  # every key a hit, on an entry decoded before
+                hits = cast("list[dict[str, Any]]", items)
+                if projection is not None:
+                    hits = [projection.apply(item) for item in hits]
+                plan.hits[table.name] = hits
+                self._stats.add(table.table, "hits", len(hits))
+                continue
             hits = plan.hits[table.name] = []
             missed: dict[str, Mapping[str, Any]] = {}
-            projection = table.projection
             hit_count = 0
-            for key, key_attributes in table.keys:
-                try:
-                    raw = get(key)
-                except Exception as error:
-                    plan.fill = False  # no fills into a failing cache for this call
-                    self._failed("cache lookup", table.table, error)
-                    raw = None
-                entry = None if raw is None else decode(raw)
-                if entry is None or entry.kind is EntryKind.TOMBSTONE:
-                    missed[key] = key_attributes
-                    if raw is not None and entry is None:  # garbage, not a tombstone
-                        self._discard(table.table, key)
-                    continue
+            for key, key_attributes, raw, item in zip(
+                keys, table.key_attributes, found, items, strict=True
+            ):
+                if item is None:
+                    entry = None if raw is None else decode(raw)
+                    if entry is None or entry.kind is EntryKind.TOMBSTONE:
+                        missed[key] = key_attributes
+                        if raw is not None and entry is None:  # garbage, not a tombstone
+                            self._discard(table.table, key)
+                        continue
+                    item = entry.item
                 hit_count += 1
-                item = entry.item
-                if item is not None:
+                if item is not None:  # an ABSENT entry: a hit with nothing to return
                     hits.append(item if projection is None else projection.apply(item))
             if missed:
                 plan.misses[table.name] = missed
                 self._stats.add(table.table, "misses", len(missed))
             if hit_count:
                 self._stats.add(table.table, "hits", hit_count)
+
+    def _get_each(self, table: str, keys: list[str], plan: BatchPlan) -> list[bytes | None]:
+        """Per-key get, for backends without get_many: a failed key is a miss."""
+        get = self.backend.get
+        found: list[bytes | None] = []
+        for key in keys:
+            try:
+                found.append(get(key))
+            except Exception as error:
+                plan.fill = False  # no fills into a failing cache for this call
+                self._failed("cache lookup", table, error)
+                found.append(None)
+        return found
 
     def _discard(self, table: str, key: str) -> None:
         self._failed("decoding a cache entry", table, ValueError("undecodable entry"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -257,6 +258,9 @@ def test_duplicate_keys_get_dynamodbs_own_error(endpoint: str, tables: None) -> 
 
 class DownBackend(MemoryBackend):
     def get(self, key: str) -> bytes | None:
+        raise ConnectionError("cache is down")
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         raise ConnectionError("cache is down")
 
 
