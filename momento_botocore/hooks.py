@@ -619,6 +619,21 @@ def uninstall_any(events: Any) -> None:
         events.unregister(event, unique_id=unique_id)
 
 
+# The handlers that start our work on a call; the others only finish what a plan
+# began (and do nothing on a call without one).
+_PLANNING = frozenset({"plan_request", "remember_clients"})
+
+
+def uninstall_planning(events: Any) -> None:
+    """Remove the handlers that plan new calls, and leave those that finish calls
+    already planned: a call in flight on this emitter (another thread's) may have
+    had its request changed (misses only, no projection, a placeholder) and still
+    needs its answer merged, projected or served."""
+    for event, method, unique_id, _ in _HANDLERS:
+        if method in _PLANNING:
+            events.unregister(event, unique_id=unique_id)
+
+
 # Clients, found from a call's context by their (per-client) Config object. A
 # handler is not told which client emitted the event; the key schema of a table
 # is asked of that same client, with its credentials and endpoint.
