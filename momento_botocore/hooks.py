@@ -436,14 +436,15 @@ class ReadHooks:
                 fully_cached.append(table)
                 responses[table.name] = plan.hits[table.name]
                 continue
-            fetched = responses.get(table.name) or []
+            name = _answered_as(table, responses, unprocessed)
+            fetched = responses.get(name) or []
             projection = table.projection
             items = [item if projection is None else projection.apply(item) for item in fetched]
             items.extend(plan.hits[table.name])
-            responses[table.name] = items
-            left = unprocessed.get(table.name)
+            responses[name] = items
+            left = unprocessed.get(name)
             if left is not None:  # resubmittable as the caller asked it, projection included
-                unprocessed[table.name] = {**table.request_extras, "Keys": left.get("Keys", [])}
+                unprocessed[name] = {**table.request_extras, "Keys": left.get("Keys", [])}
             if fill:
                 self._fill_batch_table(table, missed, fetched, left)
         if plan.consumed_capacity is not None and fully_cached:
@@ -587,6 +588,18 @@ class ReadHooks:
 
 
 _PLAN_MEMO_SIZE = 4096
+
+
+def _answered_as(table: BatchTable, responses: Any, unprocessed: Any) -> str:
+    """The key under which DynamoDB answered for ``table``: the name or ARN the
+    request gave, as documented; the plain table name should an answer to an ARN
+    use that instead (so the cached items join DynamoDB's, never a second entry)."""
+    name = table.name
+    if name in responses or name in unprocessed or name == table.table:
+        return name
+    if table.table in responses or table.table in unprocessed:
+        return table.table
+    return name
 
 
 def _fill_window(config: CacheConfig, settings: TableSettings) -> float:
