@@ -150,18 +150,15 @@ def test_every_get_stalled_costs_one_deadline_not_one_per_wave_of_lookups(
     backend.close()
 
 
-def test_answers_slow_but_within_the_deadline_give_up_after_about_one_deadline(
+def test_answers_slow_but_within_the_deadline_are_returned_however_long_the_batch(
     momento_server: LocalMomentoServer,
 ) -> None:
     filled(momento_server)
     backend = backend_for(momento_server, request_timeout=0.3, max_concurrency=2)
     backend.get("warm-up")
-    momento_server.reset()
     momento_server.delay("Get", seconds=0.1)
-    outcome, took = timed(lambda: backend.get_many(KEYS[:20]))  # needs 1 s at 2 at a time
-    assert isinstance(outcome, BackendError)
-    assert momento_server.calls("Get") < 20
-    assert took < 1.0
+    # Five waves of two lookups (0.5 s): longer than one deadline, yet none failed.
+    assert backend.get_many(KEYS[:10]) == [key.encode() for key in KEYS[:10]]
     backend.close()
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -201,11 +200,7 @@ class MomentoBackend:
             _quiet_sdk_request_warnings()
         provider = credential_provider or credential_provider_for(api_key, endpoint)
         configuration = configuration or sdk_configuration(request_timeout)
-        grpc_configuration = configuration.get_transport_strategy().get_grpc_configuration()
         self.max_concurrency = max_concurrency
-        #: The deadline of each SDK call; ``get_many`` starts no lookup after one such
-        #: deadline from its own start.
-        self._deadline = grpc_configuration.get_deadline().total_seconds()
         # Connects lazily: nothing here waits on the network.
         self._client = CacheClient(configuration, provider, _DEFAULT_TTL)
         self._pool: ThreadPoolExecutor | None = None
@@ -238,16 +233,17 @@ class MomentoBackend:
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """``get`` for every key, concurrently; raises :class:`BackendError` if any
-        lookup failed, or if a lookup could not start within one deadline.
+        lookup failed.
 
-        Returns (or raises) only when no lookup of this call is running any more:
-        after the first failure, keys not yet looked up are given up, and lookups
-        in flight end within their own deadline. So a stalled server costs about
-        one deadline; answers that are each slow but within it, at most about two.
+        Each lookup has the deadline ``get`` has. After the first failure no other
+        lookup starts, and the call returns (raises) once the lookups in flight have
+        ended, each within its deadline: a stalled server costs about one deadline.
+        Lookups that are slow but within the deadline are not failures: the call
+        takes as long as they need, in waves of ``max_concurrency``.
         """
         if len(keys) <= 1:
             return [self.get(key) for key in keys]
-        batch = _Batch(keys, self.get, time.monotonic() + self._deadline)
+        batch = _Batch(keys, self.get)
         helpers: list[Future[None]] = []
         if self.max_concurrency > 1:
             try:
@@ -325,12 +321,9 @@ class _Batch:
     interceptors keep no per-call state (momento 1.29.1).
     """
 
-    def __init__(
-        self, keys: Sequence[str], get: Callable[[str], bytes | None], deadline: float
-    ) -> None:
+    def __init__(self, keys: Sequence[str], get: Callable[[str], bytes | None]) -> None:
         self._keys = keys
         self._get = get
-        self._deadline = deadline
         self._lock = threading.Lock()
         self._next = 0
         self._found: list[bytes | None] = [None] * len(keys)
@@ -338,7 +331,7 @@ class _Batch:
         self._given_up = 0
 
     def work(self) -> None:
-        """Look keys up until none is left, one failed, or the deadline passed."""
+        """Look keys up until none is left or one lookup failed."""
         while (index := self._take()) is not None:
             try:
                 self._found[index] = self._get(self._keys[index])
@@ -350,26 +343,21 @@ class _Batch:
             self._errors.append(error)
 
     def values(self) -> list[bytes | None]:
-        if self._errors:
-            first = self._errors[0]
-            detail = str(first) if isinstance(first, BackendError) else f"momento get: {first!r}"
-            raise BackendError(
-                f"{detail} (get_many: {len(self._errors)} failed, {self._given_up} not "
-                f"looked up, of {len(self._keys)} keys)"
-            ) from first
-        if self._given_up:
-            raise BackendError(
-                f"momento get_many failed: {self._given_up} of {len(self._keys)} keys "
-                "not looked up within the deadline"
-            )
-        return self._found
+        if not self._errors:
+            return self._found
+        first = self._errors[0]
+        detail = str(first) if isinstance(first, BackendError) else f"momento get: {first!r}"
+        raise BackendError(
+            f"{detail} (get_many: {len(self._errors)} failed, {self._given_up} not "
+            f"looked up, of {len(self._keys)} keys)"
+        ) from first
 
     def _take(self) -> int | None:
         with self._lock:
             index = self._next
             if index >= len(self._keys):
                 return None
-            if self._errors or time.monotonic() >= self._deadline:
+            if self._errors:
                 self._given_up = len(self._keys) - index
                 self._next = len(self._keys)
                 return None
