@@ -192,7 +192,9 @@ class MomentoBackend:
             or not isinstance(max_concurrency, int)
             or max_concurrency < 1
         ):
-            raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency!r}")
+            raise ConfigurationError(
+                f"max_concurrency must be a whole number of at least 1, got {max_concurrency!r}"
+            )
         self.cache_name = cache_name
         self.max_item_bytes = max_item_bytes
         self.oversized = 0
@@ -316,9 +318,11 @@ class MomentoBackend:
 class _Batch:
     """The keys of one ``get_many`` call, shared by the threads looking them up.
 
-    The SDK's sync client may be used from many threads: each call makes its own
-    gRPC call on the client's one channel (gRPC channels are thread-safe), and its
-    interceptors keep no per-call state (momento 1.29.1).
+    The SDK's sync client may be used from many threads (read in momento 1.29.1):
+    each ``get`` is one unary call on the client's one gRPC channel (channels are
+    thread-safe); its interceptors keep no per-call state (only a "headers sent
+    once" flag, whose race at worst sends the agent header twice), and it has one
+    data client, so its round-robin index never changes.
     """
 
     def __init__(self, keys: Sequence[str], get: Callable[[str], bytes | None]) -> None:
