@@ -27,11 +27,11 @@ import contextlib
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from botocore.awsrequest import AWSResponse
 
-from momento_botocore.backends.base import Backend
+from momento_botocore.backends.base import Backend, BackendError
 from momento_botocore.config import MAX_TTL_SECONDS, CacheConfig, TableSettings
 from momento_botocore.entries import (
     EntryKind,
@@ -39,6 +39,7 @@ from momento_botocore.entries import (
     encode_absent,
     encode_item,
     encode_tombstone,
+    remembered_items,
 )
 from momento_botocore.keys import cache_key
 from momento_botocore.pending import PendingTombstones
@@ -324,40 +325,69 @@ class ReadHooks:
         context[BATCH_CONTEXT_KEY] = plan
 
     def _look_up_batch(self, plan: BatchPlan) -> None:
-        # The hot loop of an all-hit batch: keep it lean.
-        get = self.backend.get
+        # The hot path of an all-hit batch: per key, only C-level passes (a get_many,
+        # the builders of remembered entries); anything else takes the loop below.
+        get_many = getattr(self.backend, "get_many", None)
         skips = self._pending_check() if self.pending.active else None
         for table in plan.tables:
+            keys = table.keys
+            try:
+                if get_many is not None:
+                    found: list[bytes | None] = get_many(keys)
+                else:
+                    found = self._get_each(table.table, keys, plan)
+                if len(found) != len(keys):
+                    raise BackendError(f"get_many gave {len(found)} values for {len(keys)} keys")
+            except Exception as error:  # all misses: no fills into a failing cache
+                plan.fill = False
+                self._failed("cache lookup", table.table, error)
+                found = [None] * len(keys)
+            if skips is not None:  # keys whose tombstone is not written yet are misses
+                found = self._unless_pending(table.table, keys, found, plan, skips)
+            items = remembered_items(found)
+            projection = table.projection
+            if None not in items:  # every key a hit, on an entry decoded before
+                hits = cast("list[dict[str, Any]]", items)
+                if projection is not None:
+                    hits = [projection.apply(item) for item in hits]
+                plan.hits[table.name] = hits
+                self._stats.add(table.table, "hits", len(hits))
+                continue
             hits = plan.hits[table.name] = []
             missed: dict[str, Mapping[str, Any]] = {}
-            projection = table.projection
             hit_count = 0
-            for key, key_attributes in table.keys:
-                if skips is not None and skips(table.table, key):
-                    plan.fill = False  # its tombstone is not written yet: no lookup, no fill
-                    missed[key] = key_attributes
-                    continue
-                try:
-                    raw = get(key)
-                except Exception as error:
-                    plan.fill = False  # no fills into a failing cache for this call
-                    self._failed("cache lookup", table.table, error)
-                    raw = None
-                entry = None if raw is None else decode(raw)
-                if entry is None or entry.kind is EntryKind.TOMBSTONE:
-                    missed[key] = key_attributes
-                    if raw is not None and entry is None:  # garbage, not a tombstone
-                        self._discard(table.table, key)
-                    continue
+            for key, key_attributes, raw, item in zip(
+                keys, table.key_attributes, found, items, strict=True
+            ):
+                if item is None:
+                    entry = None if raw is None else decode(raw)
+                    if entry is None or entry.kind is EntryKind.TOMBSTONE:
+                        missed[key] = key_attributes
+                        if raw is not None and entry is None:  # garbage, not a tombstone
+                            self._discard(table.table, key)
+                        continue
+                    item = entry.item
                 hit_count += 1
-                item = entry.item
-                if item is not None:
+                if item is not None:  # an ABSENT entry: a hit with nothing to return
                     hits.append(item if projection is None else projection.apply(item))
             if missed:
                 plan.misses[table.name] = missed
                 self._stats.add(table.table, "misses", len(missed))
             if hit_count:
                 self._stats.add(table.table, "hits", hit_count)
+
+    def _get_each(self, table: str, keys: list[str], plan: BatchPlan) -> list[bytes | None]:
+        """Per-key get, for backends without get_many: a failed key is a miss."""
+        get = self.backend.get
+        found: list[bytes | None] = []
+        for key in keys:
+            try:
+                found.append(get(key))
+            except Exception as error:
+                plan.fill = False  # no fills into a failing cache for this call
+                self._failed("cache lookup", table, error)
+                found.append(None)
+        return found
 
     def _discard(self, table: str, key: str) -> None:
         self._failed("decoding a cache entry", table, ValueError("undecodable entry"))
@@ -420,14 +450,15 @@ class ReadHooks:
                 fully_cached.append(table)
                 responses[table.name] = plan.hits[table.name]
                 continue
-            fetched = responses.get(table.name) or []
+            name = _answered_as(table, responses, unprocessed)
+            fetched = responses.get(name) or []
             projection = table.projection
             items = [item if projection is None else projection.apply(item) for item in fetched]
             items.extend(plan.hits[table.name])
-            responses[table.name] = items
-            left = unprocessed.get(table.name)
+            responses[name] = items
+            left = unprocessed.get(name)
             if left is not None:  # resubmittable as the caller asked it, projection included
-                unprocessed[table.name] = {**table.request_extras, "Keys": left.get("Keys", [])}
+                unprocessed[name] = {**table.request_extras, "Keys": left.get("Keys", [])}
             if fill:
                 self._fill_batch_table(table, missed, fetched, left)
         if plan.consumed_capacity is not None and fully_cached:
@@ -587,6 +618,22 @@ class ReadHooks:
             self._stats.add(table, "bypasses")
         return skip
 
+    def _unless_pending(
+        self,
+        table: str,
+        keys: list[str],
+        found: list[bytes | None],
+        plan: BatchPlan,
+        skips: Callable[[str, str], bool],
+    ) -> list[bytes | None]:
+        """``found`` with the keys whose tombstone is pending turned into misses; then
+        nothing of the batch is filled."""
+        skipped = [skips(table, key) for key in keys]
+        if not any(skipped):
+            return found
+        plan.fill = False
+        return [None if skip else raw for skip, raw in zip(skipped, found, strict=True)]
+
     def _retry_tombstones(self) -> None:
         value, ttl = encode_tombstone(), self.config.tombstone_ttl_seconds
         set_ = self.backend.set
@@ -624,6 +671,18 @@ class ReadHooks:
 
 
 _PLAN_MEMO_SIZE = 4096
+
+
+def _answered_as(table: BatchTable, responses: Any, unprocessed: Any) -> str:
+    """The key under which DynamoDB answered for ``table``: the name or ARN the
+    request gave, as documented; the plain table name should an answer to an ARN
+    use that instead (so the cached items join DynamoDB's, never a second entry)."""
+    name = table.name
+    if name in responses or name in unprocessed or name == table.table:
+        return name
+    if table.table in responses or table.table in unprocessed:
+        return table.table
+    return name
 
 
 def _fill_window(config: CacheConfig, settings: TableSettings) -> float:
@@ -665,6 +724,21 @@ def uninstall_any(events: Any) -> None:
     """Remove every handler of ours from an event emitter (whichever hooks put it there)."""
     for event, _, unique_id, _ in _HANDLERS:
         events.unregister(event, unique_id=unique_id)
+
+
+# The handlers that start our work on a call; the others only finish what a plan
+# began (and do nothing on a call without one).
+_PLANNING = frozenset({"plan_request", "remember_clients"})
+
+
+def uninstall_planning(events: Any) -> None:
+    """Remove the handlers that plan new calls, and leave those that finish calls
+    already planned: a call in flight on this emitter (another thread's) may have
+    had its request changed (misses only, no projection, a placeholder) and still
+    needs its answer merged, projected or served."""
+    for event, method, unique_id, _ in _HANDLERS:
+        if method in _PLANNING:
+            events.unregister(event, unique_id=unique_id)
 
 
 # Clients, found from a call's context by their (per-client) Config object. A

@@ -14,7 +14,7 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 CODEC_VERSION = 1
@@ -38,6 +38,10 @@ BinaryText = Literal["base64", "utf-8"]
 _MEMO_SIZE = 4096
 _TABLE_MEMO: dict[tuple[str, str | None], tuple[str, str]] = {}
 _KEY_MEMO: dict[tuple[Any, ...], str] = {}
+# One-attribute keys again, as raw value -> key per (region, table, prefix,
+# binary_text, attribute, type): what a BatchGetItem looks up, key after key.
+_VALUE_MEMO_TABLES = 64
+_VALUE_MEMO: dict[tuple[Any, ...], dict[Any, str]] = {}
 
 
 def normalize_number(text: str) -> str:
@@ -168,7 +172,75 @@ def cache_key(
         if len(_KEY_MEMO) >= _MEMO_SIZE:
             _KEY_MEMO.clear()
         _KEY_MEMO[memo_key] = key
+        if len(memo_key) == 7:  # one attribute: the batch path's memo too
+            _remember_value(memo_key[:6], memo_key[6], key)
     return key
+
+
+def _remember_value(where: tuple[Any, ...], raw: Any, key: str) -> None:
+    memo = _VALUE_MEMO.get(where)
+    if memo is None:
+        if len(_VALUE_MEMO) >= _VALUE_MEMO_TABLES:
+            _VALUE_MEMO.clear()
+        memo = _VALUE_MEMO[where] = {}
+    elif len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[raw] = key
+
+
+def cache_keys(
+    region: str,
+    table: str,
+    keys: Sequence[Mapping[str, Any]],
+    *,
+    prefix: str = "",
+    binary_text: BinaryText = "base64",
+) -> list[str]:
+    """``[cache_key(region, table, key, ...) for key in keys]``, for the keys of one
+    table in a BatchGetItem. Raises ValueError as cache_key does, and when the keys
+    do not all have the same attribute names (DynamoDB rejects such a request).
+
+    The usual batch, one-attribute keys seen before, costs a few C-level passes: the
+    raw values are looked up in a memo of their own (value -> key) per table and
+    attribute, with no tuple built per key.
+    """
+    if not keys:
+        return []
+    first = keys[0]
+    if type(first) is dict and len(first) == 1:
+        ((name, value),) = first.items()
+        if type(value) is dict and len(value) == 1:
+            ((tag, _),) = value.items()
+            found = _remembered_values(keys, (region, table, prefix, binary_text, name, tag))
+            if found is not None:
+                return found
+    names = set(first)
+    coded = []
+    for key_attributes in keys:
+        if not isinstance(key_attributes, Mapping) or key_attributes.keys() != names:
+            raise ValueError("the keys of one table must all have the same attribute names")
+        coded.append(
+            cache_key(region, table, key_attributes, prefix=prefix, binary_text=binary_text)
+        )
+    return coded
+
+
+def _remembered_values(keys: Sequence[Any], where: tuple[str, ...]) -> list[str] | None:
+    """The keys of one-attribute ``keys`` (``where`` names region, table, prefix,
+    binary_text, attribute and type) when each is well formed and remembered;
+    else None, and the caller takes the general path (which also remembers them)."""
+    memo = _VALUE_MEMO.get(where)
+    if memo is None:
+        return None
+    name, tag = where[4], where[5]
+    try:
+        values = [key[name] for key in keys]
+        if set(map(len, keys)) != {1} or set(map(len, values)) != {1}:
+            return None  # extra attributes or types: not this fast path's business
+        found = [memo.get(value[tag]) for value in values]
+    except (KeyError, TypeError):  # another shape, or an unhashable value
+        return None
+    return None if None in found else found  # type: ignore[return-value]
 
 
 def _memo_key(

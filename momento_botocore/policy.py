@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from momento_botocore.config import TableSettings
-from momento_botocore.keys import cache_key, parse_table
+from momento_botocore.keys import cache_key, cache_keys, parse_table
 from momento_botocore.projection import (
     PROJECTION_PARAMS,
     InvalidProjection,
@@ -115,7 +115,8 @@ class BatchTable:
     settings: TableSettings
     projection: Projection | None
     key_names: frozenset[str]
-    keys: list[tuple[str, Mapping[str, Any]]]  # (cache key, key attributes)
+    keys: list[str]  # cache keys, in request order
+    key_attributes: list[Mapping[str, Any]]  # the request's keys, in the same order
     #: The table's request without Keys, restored on UnprocessedKeys.
     request_extras: dict[str, Any]
 
@@ -175,23 +176,17 @@ def plan_batch_get(
             continue
         try:
             projection = parse_projection(request)
-            coded = [
-                (
-                    cache_key(region_name, table, key, prefix=key_prefix, binary_text="utf-8"),
-                    key,
-                )
-                for key in keys
-            ]
+            coded = cache_keys(region_name, table, keys, prefix=key_prefix, binary_text="utf-8")
         except InvalidProjection:
             return Bypass(table, "projection")
         except (ValueError, AttributeError, TypeError):
             return Bypass(table, "key")
-        names = frozenset(keys[0])
-        if len({key for key, _ in coded}) != len(coded) or any(k.keys() != names for _, k in coded):
-            return Bypass(table, "parameters")  # DynamoDB rejects duplicates and mixed keys
+        if len(set(coded)) != len(coded):
+            return Bypass(table, "parameters")  # DynamoDB rejects duplicate keys
+        names = frozenset(keys[0])  # cache_keys checked that every key has these
         extras = {k: v for k, v in request.items() if k != "Keys"}
         cached.append(
-            BatchTable(name, table, region_name, settings, projection, names, coded, extras)
+            BatchTable(name, table, region_name, settings, projection, names, coded, keys, extras)
         )
     if not cached:
         return None

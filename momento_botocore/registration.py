@@ -13,7 +13,7 @@ import botocore
 from momento_botocore.backends.base import Backend
 from momento_botocore.backends.factory import create_backend
 from momento_botocore.config import CacheConfig, ConfigurationError
-from momento_botocore.hooks import ReadHooks, remember_client, uninstall_any
+from momento_botocore.hooks import ReadHooks, remember_client, uninstall_any, uninstall_planning
 from momento_botocore.stats import logger
 
 _LOCK = threading.RLock()
@@ -33,6 +33,7 @@ class Registration:
         self._owns_backend = owns_backend
         self._backend_given = backend_given
         self._emitters: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._client_emitters: weakref.WeakSet[Any] = weakref.WeakSet()
         self._global = False
 
     @property
@@ -56,7 +57,12 @@ class Registration:
             self.hooks.active = False
             for emitter in list(self._emitters):
                 if _OWNERS.get(emitter) is self:
-                    uninstall_any(emitter)
+                    if emitter in self._client_emitters:
+                        # Calls may be in flight on a client's own emitter: keep what
+                        # finishes them (inert on calls without a plan).
+                        uninstall_planning(emitter)
+                    else:  # a session's: calls run on the clients' copies
+                        uninstall_any(emitter)
                     del _OWNERS[emitter]
             self._emitters.clear()
             if self._global:
@@ -194,6 +200,7 @@ def register(
         else:
             registration._install(emitter)
             if getattr(target, "meta", None) is not None:
+                registration._client_emitters.add(emitter)
                 remember_client(target)  # writes ask it for key schemas (DescribeTable)
         return registration
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from momento_botocore.backends import Backend
+from momento_botocore.backends import Backend, BatchBackend
 
 ALL_BYTES = bytes(range(256))
 
@@ -90,3 +90,52 @@ def test_a_ttl_that_is_not_positive_is_refused(any_backend: Backend) -> None:
     with pytest.raises(ValueError):
         any_backend.set("k", b"v", 0)
     assert any_backend.get("k") is None
+
+
+# get_many (optional BatchBackend method): both built-in backends have it.
+
+
+def batch(backend: Backend) -> BatchBackend:
+    assert isinstance(backend, BatchBackend)
+    return backend
+
+
+def test_get_many_keeps_the_order_of_the_keys_with_none_where_absent(
+    any_backend: Backend,
+) -> None:
+    keys = [f"k{n}" for n in range(100)]
+    for n, key in enumerate(keys):
+        if n % 3:
+            any_backend.set(key, ALL_BYTES[n:] + key.encode(), 60)
+    expected = [None if n % 3 == 0 else ALL_BYTES[n:] + key.encode() for n, key in enumerate(keys)]
+    assert batch(any_backend).get_many(keys) == expected
+    assert batch(any_backend).get_many(list(reversed(keys))) == list(reversed(expected))
+
+
+def test_get_many_answers_every_occurrence_of_a_repeated_key(any_backend: Backend) -> None:
+    any_backend.set("a", b"1", 60)
+    any_backend.set("b", b"2", 60)
+    assert batch(any_backend).get_many(["a", "x", "a", "b", "x", "a"]) == [
+        b"1",
+        None,
+        b"1",
+        b"2",
+        None,
+        b"1",
+    ]
+
+
+def test_get_many_of_no_key_or_one_key(any_backend: Backend) -> None:
+    any_backend.set("k", b"v", 60)
+    assert batch(any_backend).get_many([]) == []
+    assert batch(any_backend).get_many(["k"]) == [b"v"]
+    assert batch(any_backend).get_many(("never-written",)) == [None]
+
+
+def test_get_many_does_not_return_expired_entries(any_backend: Backend) -> None:
+    any_backend.set("short", b"s", 0.3)
+    any_backend.set("long", b"l", 60)
+    assert batch(any_backend).get_many(["short", "long"]) == [b"s", b"l"]
+    time.sleep(0.4)
+    assert batch(any_backend).get_many(["short", "long", "short"]) == [None, b"l", None]
+    assert any_backend.add("short", b"again", 60) is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from momento_botocore import MemoryBackend
 from momento_botocore.keys import cache_key
 
 N = 10
+ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/users"
 
 
 def registered_client(url: str, backend: Any = None) -> Any:
@@ -259,6 +261,9 @@ class DownBackend(MemoryBackend):
     def get(self, key: str) -> bytes | None:
         raise ConnectionError("cache is down")
 
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        raise ConnectionError("cache is down")
+
 
 def test_a_failing_cache_still_answers_every_key(endpoint: str, tables: None) -> None:
     expected = canonical(plain_client(endpoint).batch_get_item(RequestItems=request(range(N))))
@@ -291,3 +296,32 @@ def test_answers_that_did_not_come_over_the_wire_are_not_cached(
         answer = client.batch_get_item(RequestItems={"users": {"Keys": [users_key(0)]}})
     assert answer["Responses"]["users"] == [{"id": {"S": "u0"}, "name": {"S": "stubbed"}}]
     assert len(backend) == 0
+
+
+def _answer_with(body: dict[str, Any]) -> Any:
+    raw = json.dumps(body).encode()
+
+    class Raw:
+        def stream(self, **_: Any) -> Any:
+            yield raw
+
+    def answer(request: Any, **_: Any) -> AWSResponse:
+        return AWSResponse(request.url, 200, {}, Raw())
+
+    return answer
+
+
+@pytest.mark.parametrize("answered_as", [ARN, "users"])
+def test_a_table_given_by_arn_gets_its_hits_where_dynamodb_put_the_rest(
+    endpoint: str, tables: None, answered_as: str
+) -> None:
+    client = registered_client(endpoint)
+    client.get_item(TableName="users", Key=users_key(0))  # a hit for the batch
+    fetched = [{**users_key(1), "name": {"S": "user 1"}}]
+    client.meta.events.register(
+        "before-send.dynamodb.BatchGetItem",
+        _answer_with({"Responses": {answered_as: fetched}, "UnprocessedKeys": {}}),
+    )
+    answer = client.batch_get_item(RequestItems={ARN: {"Keys": [users_key(0), users_key(1)]}})
+    assert list(answer["Responses"]) == [answered_as]
+    assert sorted(i["id"]["S"] for i in answer["Responses"][answered_as]) == ["u0", "u1"]

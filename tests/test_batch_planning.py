@@ -38,9 +38,8 @@ def test_cached_tables_are_planned_and_others_passed_through() -> None:
     assert [t.name for t in result.tables] == ["cached"]
     assert result.tables[0].projection is not None
     assert result.tables[0].request_extras == {"ProjectionExpression": "v"}
-    assert [k for k, _ in result.tables[0].keys] == [
-        cache_key("us-east-1", "cached", k) for k in keys("a", "b")
-    ]
+    assert result.tables[0].keys == [cache_key("us-east-1", "cached", k) for k in keys("a", "b")]
+    assert result.tables[0].key_attributes == keys("a", "b")
     assert set(result.passthrough) == {"cached-strong", "other"}
     assert result.consumed_capacity == "TOTAL"
 

@@ -168,3 +168,65 @@ def test_opening_is_logged_once_and_closing_once(caplog: pytest.LogCaptureFixtur
     messages = [r.getMessage() for r in caplog.records if r.name == "momento_botocore"]
     assert len(messages) == 2
     assert "open after 2 consecutive" in messages[0] and "closed" in messages[1]
+
+
+class PerKeyBackend:
+    """A backend without get_many (as third-party backends may be): counts its gets."""
+
+    def __init__(self) -> None:
+        self.memory = MemoryBackend()
+        self.gets = 0
+        self.broken = False
+
+    def get(self, key: str) -> bytes | None:
+        self.gets += 1
+        if self.broken:
+            raise BackendError("down")
+        return self.memory.get(key)
+
+    def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        return self.memory.add(key, value, ttl_seconds)
+
+    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        self.memory.set(key, value, ttl_seconds)
+
+    def delete(self, key: str) -> None:
+        self.memory.delete(key)
+
+    def close(self) -> None:
+        self.memory.close()
+
+
+def test_get_many_falls_back_to_get_per_key_as_one_call() -> None:
+    inner = PerKeyBackend()
+    breaker = CircuitBreaker(2, 5.0, clock=Clock())
+    backend = CircuitBreakerBackend(inner, breaker)
+    backend.set("a", b"1", 60)
+    assert backend.get_many(["a", "b", "a"]) == [b"1", None, b"1"]
+    assert inner.gets == 3
+    inner.broken = True
+    with pytest.raises(BackendError, match="down"):
+        backend.get_many(["a", "b", "c"])
+    assert inner.gets == 4  # the first failure ends the call
+    assert breaker.state is BreakerState.CLOSED  # and counts once
+    with pytest.raises(BackendError, match="down"):
+        backend.get_many(["a", "b", "c"])
+    assert breaker.state is BreakerState.OPEN
+    with pytest.raises(CircuitOpenError):
+        backend.get_many(["a", "b", "c"])
+    assert inner.gets == 5
+
+
+def test_an_empty_get_many_leaves_a_half_open_breaker_to_a_real_probe() -> None:
+    clock = Clock()
+    inner = PerKeyBackend()
+    backend = CircuitBreakerBackend(inner, CircuitBreaker(1, 5.0, clock=clock))
+    inner.broken = True
+    with pytest.raises(BackendError):
+        backend.get("k")
+    clock.now += 5
+    assert backend.get_many([]) == []
+    assert backend.breaker.state is BreakerState.HALF_OPEN  # not closed by a call never made
+    with pytest.raises(BackendError, match="down"):
+        backend.get_many(["k"])  # this is the probe, and it fails
+    assert backend.breaker.state is BreakerState.OPEN

@@ -30,6 +30,7 @@ NESTED: dict[str, Any] = {
 @pytest.fixture(autouse=True)
 def _empty_memos() -> None:
     keys._KEY_MEMO.clear()
+    keys._VALUE_MEMO.clear()
     keys._TABLE_MEMO.clear()
     entries._MEMO.clear()
 
@@ -72,6 +73,10 @@ def test_key_memo_is_bounded() -> None:
     for n in range(keys._MEMO_SIZE + 10):
         cache_key("r", "t", {"pk": {"S": str(n)}})
     assert 0 < len(keys._KEY_MEMO) <= keys._MEMO_SIZE
+    assert 0 < sum(map(len, keys._VALUE_MEMO.values())) <= keys._MEMO_SIZE
+    for n in range(keys._VALUE_MEMO_TABLES + 3):
+        cache_key("r", f"t{n}", {"pk": {"S": "a"}})
+    assert 0 < len(keys._VALUE_MEMO) <= keys._VALUE_MEMO_TABLES
 
 
 def test_table_names_keep_parsing_the_same_and_bad_ones_keep_failing() -> None:
@@ -175,3 +180,78 @@ def test_encoding_gives_the_same_entry_for_parsed_items_and_other_shapes() -> No
 def test_encoding_still_rejects_malformed_values(value: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         encode_item({"pk": {"S": "a"}, "bad": value})
+
+
+def test_a_hot_entry_compiled_builder_still_gives_new_independent_items() -> None:
+    data = encode_item(NESTED)
+    for _ in range(entries._COMPILE_AFTER + 1):
+        decode(data)
+    assert not isinstance(entries._MEMO[data], entries._FromTemplate)  # compiled
+    first = decode(data)
+    assert first is not None and first.item == NESTED
+    first.item["tags"]["SS"].append("z")
+    first.item["m"]["M"]["inner"]["L"][1]["M"]["deep"]["S"] = "changed"
+    again = decode(data)
+    assert again is not None and again.item == NESTED
+    assert entries.remembered_items([data, None]) == [NESTED, None]
+
+
+BATCH_KEYS = st.lists(
+    st.one_of(
+        st.builds(lambda s: {"pk": {"S": s}}, st.text(min_size=1, max_size=6)),
+        st.builds(lambda n: {"pk": {"N": str(n)}}, st.integers(-50, 50)),
+        st.builds(lambda b: {"pk": {"B": b}}, st.binary(min_size=1, max_size=4)),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def _keys_or_error(batch: list[dict[str, Any]]) -> list[str] | type[Exception]:
+    try:
+        return keys.cache_keys("r", "t", batch, binary_text="utf-8")
+    except ValueError:
+        return ValueError
+
+
+@given(BATCH_KEYS)
+def test_batch_cache_keys_equal_key_by_key_ones_remembered_or_not(batch: list[Any]) -> None:
+    expected = [cache_key("r", "t", key, binary_text="utf-8") for key in batch]
+    keys._KEY_MEMO.clear()
+    keys._VALUE_MEMO.clear()
+    assert keys.cache_keys("r", "t", batch, binary_text="utf-8") == expected
+    assert keys.cache_keys("r", "t", batch, binary_text="utf-8") == expected
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"pk": {"S": "b"}, "sk": {"N": "1"}},  # another key shape
+        {"other": {"S": "b"}},  # another attribute name
+        {"pk": {"S": "b", "N": "1"}},  # two types
+        {"pk": {"N": "b"}},  # not a number
+        {"pk": "b"},  # not an attribute value
+        ["pk"],
+    ],
+)
+def test_odd_keys_fail_in_a_batch_of_remembered_keys(odd: Any) -> None:
+    good = [{"pk": {"S": "a"}}, {"pk": {"S": "b"}}]
+    assert _keys_or_error(good) == [cache_key("r", "t", k, binary_text="utf-8") for k in good]
+    assert _keys_or_error([*good, odd]) is ValueError
+    assert _keys_or_error([odd, *good]) is ValueError
+
+
+def test_an_unhashable_value_in_a_batch_of_remembered_keys_still_gets_its_key() -> None:
+    good = [{"pk": {"B": b"a"}}, {"pk": {"B": b"b"}}]
+    remembered = _keys_or_error(good)
+    assert _keys_or_error([*good[:1], {"pk": {"B": bytearray(b"b")}}]) == remembered
+
+
+def test_remembered_items_are_new_items_and_none_for_anything_else() -> None:
+    data = encode_item(NESTED)
+    assert entries.remembered_items([data, None]) == [None, None]  # not decoded yet
+    decode(data)
+    first, second, absent, garbage = entries.remembered_items([data, data, None, b"mbe1:garbage"])
+    assert first == second == NESTED and first is not second
+    assert first is not None and first["m"] is not NESTED["m"]
+    assert absent is None and garbage is None

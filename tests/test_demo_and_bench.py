@@ -75,6 +75,13 @@ def test_bench_momento_and_batch_figures_are_measured(tmp_path: Path) -> None:
     assert momento.absolute["Momento hit"] > momento.absolute["memory hit"] > 0
     assert batch.ratio is not None and batch.ratio > 1.0  # 100 hits cost more than one
     assert batch.absolute["per key in the batch"] < batch.absolute["GetItem hit"]
+    lookups = results[0].figures[1:]  # sequential gets vs get_many, without and with latency
+    assert [f.name.startswith("Momento lookups of 100 keys") for f in lookups] == [True, True]
+    for figure in lookups:
+        assert figure.ratio is not None and figure.ratio > 0
+        assert set(figure.absolute) == {"get_many", "sequential gets"}
+        assert min(figure.absolute.values()) > 0
+    assert lookups[1].absolute["sequential gets"] >= 100  # 100 Gets, each held 1 ms
 
 
 def test_bench_selection_by_name() -> None:

@@ -118,6 +118,7 @@ def test_get_many_answers_what_get_answers_key_by_key_expired_entries_included()
     assert answers == [key_by_key.get(key) for key in asked]
     assert answers == [None, None, b"1", None, b"1", b"4"]
     assert one_lock.get_many([]) == []
+    assert one_lock.get_many(["live", "last", "live"]) == [b"1", b"4", b"1"]  # all fresh
     assert len(one_lock) == len(key_by_key) == 3  # the expired entry is gone from both
     assert one_lock.size_bytes == key_by_key.size_bytes
 

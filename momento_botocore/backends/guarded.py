@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from momento_botocore.backends.base import Backend, BackendError
+from momento_botocore.backends.base import Backend, BackendError, BatchBackend
 from momento_botocore.breaker import BreakerState, CircuitBreaker
 from momento_botocore.stats import logger
 
@@ -21,7 +21,8 @@ class CircuitBreakerBackend:
     calls raise :class:`CircuitOpenError` at once.
 
     Any exception from the wrapped backend is a failure; a miss (None) or a refused
-    add (False) is a success: the backend answered.
+    add (False) is a success: the backend answered. A ``get_many`` is one call:
+    one check, one success or failure, however many keys it has.
     """
 
     def __init__(self, backend: Backend, breaker: CircuitBreaker | None = None) -> None:
@@ -30,6 +31,15 @@ class CircuitBreakerBackend:
 
     def get(self, key: str) -> bytes | None:
         return self._call("get", lambda: self.backend.get(key))
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []  # no call to make: leave the breaker (and a half-open probe) alone
+        backend = self.backend
+        if isinstance(backend, BatchBackend):
+            return self._call("get_many", lambda: backend.get_many(keys))
+        get = backend.get
+        return self._call("get_many", lambda: [get(key) for key in keys])
 
     def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
         return self._call("add", lambda: self.backend.add(key, value, ttl_seconds))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
+from operator import itemgetter
+from typing import cast
 
 Clock = Callable[[], float]
+_VALUE, _EXPIRES = itemgetter(0), itemgetter(1)
 
 
 class MemoryBackend:
@@ -48,25 +52,28 @@ class MemoryBackend:
             return value
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        """``[self.get(key) for key in keys]`` under one lock and one clock reading
-        (an optional method: the read path uses it when a backend has it)."""
+        """``[self.get(key) for key in keys]`` under one lock and one clock reading."""
         entries = self._entries
-        found: list[bytes | None] = []
-        append = found.append
         with self._lock:
             now = self._clock()
-            touch = entries.move_to_end
-            for key in keys:
-                entry = entries.get(key)
-                if entry is None:
-                    append(None)
+            found = list(map(entries.get, keys))
+            if None not in found:
+                present = cast("list[tuple[bytes, float]]", found)
+                if min(map(_EXPIRES, present), default=math.inf) > now:
+                    # Every key present and fresh (a batch of hits): only C-level passes.
+                    deque(map(entries.move_to_end, keys), maxlen=0)
+                    return list(map(_VALUE, present))
+            values: list[bytes | None] = []
+            for key, entry in zip(keys, found, strict=True):
+                if entry is None or key not in entries:  # (a duplicate key, removed)
+                    values.append(None)
                 elif entry[1] <= now:
                     self._remove(key)
-                    append(None)
+                    values.append(None)
                 else:
-                    touch(key)
-                    append(entry[0])
-        return found
+                    entries.move_to_end(key)
+                    values.append(entry[0])
+            return values
 
     def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
         with self._lock:

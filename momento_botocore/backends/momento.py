@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +41,8 @@ from momento_botocore.stats import logger
 DEFAULT_MAX_ITEM_BYTES = 4 * 1024 * 1024
 #: Only used when a call gives no TTL, which this backend never does.
 _DEFAULT_TTL = timedelta(seconds=60)
+#: Lookups of one ``get_many`` in flight at once (the calling thread and pool threads).
+DEFAULT_MAX_CONCURRENCY = 16
 
 
 class _DropRequestFailureWarnings(logging.Filter):
@@ -158,6 +162,10 @@ class MomentoBackend:
     :attr:`oversized` counts them. ``quiet_sdk_logs`` drops the SDK's per-request
     failure warnings (logger ``momentosdk``): the read path reports failures itself,
     at most once a minute per kind.
+
+    ``get_many`` looks keys up concurrently on the one SDK client, at most
+    ``max_concurrency`` at a time: the calling thread and a pool of
+    ``max_concurrency - 1`` threads, started on first use and stopped by ``close()``.
     """
 
     def __init__(
@@ -171,6 +179,7 @@ class MomentoBackend:
         max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
         configuration: Configuration | None = None,
         quiet_sdk_logs: bool = True,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     ) -> None:
         if not isinstance(cache_name, str) or not cache_name.strip():
             raise ConfigurationError(
@@ -178,6 +187,14 @@ class MomentoBackend:
             )
         if not request_timeout > 0:
             raise ConfigurationError(f"request_timeout must be positive, got {request_timeout}")
+        if (
+            isinstance(max_concurrency, bool)
+            or not isinstance(max_concurrency, int)
+            or max_concurrency < 1
+        ):
+            raise ConfigurationError(
+                f"max_concurrency must be a whole number of at least 1, got {max_concurrency!r}"
+            )
         self.cache_name = cache_name
         self.max_item_bytes = max_item_bytes
         self.oversized = 0
@@ -185,8 +202,12 @@ class MomentoBackend:
             _quiet_sdk_request_warnings()
         provider = credential_provider or credential_provider_for(api_key, endpoint)
         configuration = configuration or sdk_configuration(request_timeout)
+        self.max_concurrency = max_concurrency
         # Connects lazily: nothing here waits on the network.
         self._client = CacheClient(configuration, provider, _DEFAULT_TTL)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._closed = False
 
     @classmethod
     def from_config(cls, config: CacheConfig, *, credential_provider: Any = None) -> MomentoBackend:
@@ -212,6 +233,38 @@ class MomentoBackend:
             return None
         raise _error("get", response)
 
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """``get`` for every key, concurrently; raises :class:`BackendError` if any
+        lookup failed.
+
+        Each lookup has the deadline ``get`` has. After the first failure no other
+        lookup starts, and the call returns (raises) once the lookups in flight have
+        ended, each within its deadline: a stalled server costs about one deadline.
+        Lookups that are slow but within the deadline are not failures: the call
+        takes as long as they need, in waves of ``max_concurrency``.
+        """
+        if len(keys) <= 1:
+            return [self.get(key) for key in keys]
+        batch = _Batch(keys, self.get)
+        helpers: list[Future[None]] = []
+        if self.max_concurrency > 1:
+            try:
+                pool = self._batch_pool()
+            except RuntimeError as error:
+                raise BackendError(f"momento get_many failed: {error}") from None
+            try:
+                for _ in range(min(self.max_concurrency, len(keys)) - 1):
+                    helpers.append(pool.submit(batch.work))
+            except RuntimeError as error:  # closed meanwhile, or the interpreter is exiting
+                batch.fail(BackendError(f"momento get_many failed: {error}"))
+        batch.work()  # the calling thread looks keys up too: progress even if the pool is busy
+        for helper in helpers:
+            helper.cancel()  # not started: the keys are all taken (or given up)
+        for helper in helpers:
+            if not helper.cancelled():
+                helper.result()  # ends with the lookup it is doing, if any
+        return batch.values()
+
     def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
         if self._too_large(key, value):
             return False
@@ -236,7 +289,23 @@ class MomentoBackend:
             raise _error("delete", response)
 
     def close(self) -> None:
+        with self._pool_lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            # Lookups in flight end within their deadline; none starts on a closed client.
+            pool.shutdown(wait=True, cancel_futures=True)
         self._client.__exit__(None, None, None)
+
+    def _batch_pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._closed:
+                raise RuntimeError("the backend is closed")
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.max_concurrency - 1, thread_name_prefix="momento-botocore-get"
+                )
+            return self._pool
 
     def _too_large(self, key: str, value: bytes) -> bool:
         if len(key.encode()) + len(value) <= self.max_item_bytes:
@@ -244,6 +313,60 @@ class MomentoBackend:
         self.oversized += 1
         logger.debug("momento-botocore: entry of %d bytes not written (too large)", len(value))
         return True
+
+
+class _Batch:
+    """The keys of one ``get_many`` call, shared by the threads looking them up.
+
+    The SDK's sync client may be used from many threads (read in momento 1.29.1):
+    each ``get`` is one unary call on the client's one gRPC channel (channels are
+    thread-safe); its interceptors keep no per-call state (only a "headers sent
+    once" flag, whose race at worst sends the agent header twice), and it has one
+    data client, so its round-robin index never changes.
+    """
+
+    def __init__(self, keys: Sequence[str], get: Callable[[str], bytes | None]) -> None:
+        self._keys = keys
+        self._get = get
+        self._lock = threading.Lock()
+        self._next = 0
+        self._found: list[bytes | None] = [None] * len(keys)
+        self._errors: list[Exception] = []
+        self._given_up = 0
+
+    def work(self) -> None:
+        """Look keys up until none is left or one lookup failed."""
+        while (index := self._take()) is not None:
+            try:
+                self._found[index] = self._get(self._keys[index])
+            except Exception as error:
+                self.fail(error)
+
+    def fail(self, error: Exception) -> None:
+        with self._lock:
+            self._errors.append(error)
+
+    def values(self) -> list[bytes | None]:
+        if not self._errors:
+            return self._found
+        first = self._errors[0]
+        detail = str(first) if isinstance(first, BackendError) else f"momento get: {first!r}"
+        raise BackendError(
+            f"{detail} (get_many: {len(self._errors)} failed, {self._given_up} not "
+            f"looked up, of {len(self._keys)} keys)"
+        ) from first
+
+    def _take(self) -> int | None:
+        with self._lock:
+            index = self._next
+            if index >= len(self._keys):
+                return None
+            if self._errors:
+                self._given_up = len(self._keys) - index
+                self._next = len(self._keys)
+                return None
+            self._next = index + 1
+            return index
 
 
 def _ttl(ttl_seconds: float) -> timedelta:

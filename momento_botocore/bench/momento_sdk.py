@@ -1,4 +1,5 @@
-"""Benchmark 3: a hit served by Momento through the official SDK, against a memory hit.
+"""Benchmark 3: a hit served by Momento through the official SDK, against a memory hit;
+and 100 keys looked up in Momento one after another, against ``get_many``.
 
 The Momento side is the local Momento-protocol server (``momento_botocore.testing``)
 in a separate process, reached by the real ``momento`` SDK over gRPC on loopback:
@@ -26,6 +27,15 @@ TABLE = "bench-items"
 PK = "user-42"
 KEY = {"pk": {"S": PK}}
 NAME = "GetItem hit via Momento SDK / memory hit"
+LOOKUP_KEYS = 100
+LOOKUP_NAME = f"Momento lookups of {LOOKUP_KEYS} keys: get_many / sequential gets"
+#: The same again with every Get held this long by the server: a stand-in for the
+#: network round trip to Momento, which the loopback server does not have.
+LOOKUP_DELAY_MS = 1.0
+LOOKUP_DELAYED_NAME = (
+    f"Momento lookups of {LOOKUP_KEYS} keys, Get held {LOOKUP_DELAY_MS:g} ms: "
+    "get_many / sequential gets"
+)
 _NOWHERE = "http://127.0.0.1:9"
 
 
@@ -44,9 +54,13 @@ def missing() -> str | None:
 class _ServerProcess:
     """``python -m momento_botocore.testing`` in a child process."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, get_delay_ms: float = 0.0) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "momento_botocore.testing", "--port", "0"],
+            [
+                sys.executable,
+                *("-m", "momento_botocore.testing", "--port", "0"),
+                *("--get-delay-ms", str(get_delay_ms)),
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -128,5 +142,81 @@ def run(ctx: BenchContext) -> BenchResult:
             note="local Momento-protocol server in another process, loopback gRPC",
         )
     )
+    value = encode_item(item)
+    result.figures.append(_lookups(ctx, momento_module, value, LOOKUP_NAME))
+    result.figures.append(
+        _lookups(ctx, momento_module, value, LOOKUP_DELAYED_NAME, get_delay_ms=LOOKUP_DELAY_MS)
+    )
     result.details = {"rounds": rounds, "calls_per_block": block}
     return result
+
+
+def _lookups(
+    ctx: BenchContext, momento_module: Any, value: bytes, name: str, *, get_delay_ms: float = 0.0
+) -> Figure:
+    """``LOOKUP_KEYS`` hits: ``get`` per key in turn vs one ``get_many`` (wall time),
+    against a server of their own."""
+    from momento import CredentialProvider
+
+    from momento_botocore.testing import DEFAULT_CACHE
+
+    server = _ServerProcess(get_delay_ms=get_delay_ms)
+    backend: Any = None
+    try:
+        backend = momento_module.MomentoBackend(
+            DEFAULT_CACHE,
+            credential_provider=CredentialProvider.for_momento_local(server.host, server.port),
+            request_timeout=5.0,  # a busy machine must not turn a slow lookup into a failure
+        )
+        return _measure_lookups(ctx, backend, value, name, delayed=get_delay_ms > 0)
+    finally:
+        if backend is not None:
+            backend.close()
+        server.stop()
+
+
+def _measure_lookups(
+    ctx: BenchContext, backend: Any, value: bytes, name: str, *, delayed: bool
+) -> Figure:
+    keys = [
+        cache_key(REGION, TABLE, {"pk": {"S": f"user-{n}"}}, binary_text="utf-8")
+        for n in range(LOOKUP_KEYS)
+    ]
+    for key in keys:
+        backend.set(key, value, 3600)
+
+    def sequential() -> list[bytes | None]:
+        return [backend.get(key) for key in keys]
+
+    def get_many() -> list[bytes | None]:
+        found: list[bytes | None] = backend.get_many(keys)
+        return found
+
+    if not sequential() == get_many() == [value] * LOOKUP_KEYS:
+        raise RuntimeError("momento benchmark: the lookups did not all hit")
+    if delayed:
+        rounds, block = (3, 1) if ctx.quick else (12, 2)
+    else:
+        rounds, block = (5, 1) if ctx.quick else (25, 3)
+    samples = measure(
+        [Variant("sequential gets", sequential), Variant("get_many", get_many)],
+        rounds=rounds,
+        block=block,
+        progress=ctx.progress("Momento lookups"),
+        clock=time.perf_counter,
+    )
+    r = ratio(samples, "get_many", "sequential gets")
+    return Figure(
+        "momento",
+        name,
+        ratio=r.value,
+        ratio_q1=r.q1,
+        ratio_q3=r.q3,
+        unit=f"ms per {LOOKUP_KEYS} keys",
+        absolute={
+            "get_many": median(samples, "get_many") * 1e3,
+            "sequential gets": median(samples, "sequential gets") * 1e3,
+        },
+        note=f"get_many: up to {backend.max_concurrency} lookups at once; "
+        "local server in another process (Python gRPC: about 0.6 ms CPU per Get)",
+    )

@@ -20,8 +20,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--cache", action="append", help=f"cache to create (repeatable; default {DEFAULT_CACHE})"
     )
+    parser.add_argument(
+        "--get-delay-ms",
+        type=float,
+        default=0.0,
+        help="hold every Get this long before answering (a stand-in for network latency)",
+    )
     args = parser.parse_args(argv)
     server = LocalMomentoServer(args.host, args.port, caches=args.cache or (DEFAULT_CACHE,))
+    if args.get_delay_ms > 0:
+        server.delay("Get", seconds=args.get_delay_ms / 1000)
     server.start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
