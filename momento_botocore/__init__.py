@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 def stats(*, reset: bool = False) -> dict[str, dict[str, int]]:
     """Counters per table: hits, misses, fills, fills_skipped, bypasses, errors;
-    invalidations once writes through a registered client have tombstoned entries.
+    invalidations once writes through a registered client have tombstoned entries;
+    tombstones_pending/retried/dropped/overflowed when a tombstone could not be written.
     """
     snapshot = STATS.snapshot()
     if reset:

@@ -20,6 +20,8 @@ DEFAULT_MOMENTO_REQUEST_TIMEOUT = 0.15
 MAX_MOMENTO_REQUEST_TIMEOUT = 10.0
 DEFAULT_BREAKER_FAILURES = 5
 DEFAULT_BREAKER_COOLDOWN = 5.0
+DEFAULT_MAX_PENDING_TOMBSTONES = 10_000
+DEFAULT_TOMBSTONE_RETRY_INTERVAL = 1.0
 _PATTERN = re.compile(r"[A-Za-z0-9_.\-*?]+")
 
 Seconds = float | int | timedelta
@@ -81,6 +83,9 @@ class CacheConfig:
     momento_request_timeout: float = DEFAULT_MOMENTO_REQUEST_TIMEOUT
     breaker_failures: int = DEFAULT_BREAKER_FAILURES
     breaker_cooldown: float = DEFAULT_BREAKER_COOLDOWN
+    #: Unwritten tombstones: how many are remembered, how often retried (see docs).
+    max_pending_tombstones: int = DEFAULT_MAX_PENDING_TOMBSTONES
+    tombstone_retry_interval: float = DEFAULT_TOMBSTONE_RETRY_INTERVAL
     #: Key attribute names per table name or pattern, for invalidating PutItem and
     #: put requests without asking DynamoDB (DescribeTable) for the key schema.
     key_schemas: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -150,6 +155,22 @@ class CacheConfig:
                 f"breaker_cooldown must be seconds, more than 0 and at most 3600, got {cooldown!r}"
             )
         put(self, "breaker_cooldown", float(cooldown))
+        pending = self.max_pending_tombstones
+        if isinstance(pending, bool) or not isinstance(pending, int) or pending < 1:
+            raise ConfigurationError(
+                f"max_pending_tombstones must be an integer >= 1, got {pending!r}"
+            )
+        interval = self.tombstone_retry_interval
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, (int, float))
+            or not 0 < interval <= 3600
+        ):
+            raise ConfigurationError(
+                "tombstone_retry_interval must be seconds, more than 0 and at most 3600, "
+                f"got {interval!r}"
+            )
+        put(self, "tombstone_retry_interval", float(interval))
 
     def settings_for(self, table: str) -> TableSettings | None:
         """The settings for ``table``, or None when it is not cached."""
@@ -211,6 +232,8 @@ class CacheConfig:
             ("momento_request_timeout", env.MOMENTO_REQUEST_TIMEOUT_SECONDS, float),
             ("breaker_failures", env.BREAKER_FAILURES, int),
             ("breaker_cooldown", env.BREAKER_COOLDOWN_SECONDS, float),
+            ("max_pending_tombstones", env.MAX_PENDING_TOMBSTONES, int),
+            ("tombstone_retry_interval", env.TOMBSTONE_RETRY_SECONDS, float),
         ):
             value = number(name, kind)
             if value is not None:

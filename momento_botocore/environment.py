@@ -20,6 +20,8 @@ MOMENTO_ENDPOINT = "MOMENTO_ENDPOINT"
 MOMENTO_REQUEST_TIMEOUT_SECONDS = "MOMENTO_BOTOCORE_MOMENTO_REQUEST_TIMEOUT_SECONDS"
 BREAKER_FAILURES = "MOMENTO_BOTOCORE_BREAKER_FAILURES"
 BREAKER_COOLDOWN_SECONDS = "MOMENTO_BOTOCORE_BREAKER_COOLDOWN_SECONDS"
+MAX_PENDING_TOMBSTONES = "MOMENTO_BOTOCORE_MAX_PENDING_TOMBSTONES"
+TOMBSTONE_RETRY_SECONDS = "MOMENTO_BOTOCORE_TOMBSTONE_RETRY_SECONDS"
 #: Set by AWS Lambda; selects the SDK's Lambda configuration.
 LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 
@@ -43,6 +45,8 @@ DESCRIPTIONS: dict[str, str] = {
     MOMENTO_REQUEST_TIMEOUT_SECONDS: "deadline of one Momento call, seconds (default 0.15)",
     BREAKER_FAILURES: "consecutive cache failures that open the circuit breaker (default 5)",
     BREAKER_COOLDOWN_SECONDS: "seconds the open breaker skips the cache before a probe (default 5)",
+    MAX_PENDING_TOMBSTONES: "unwritten tombstones kept, then tables skip the cache (default 10000)",
+    TOMBSTONE_RETRY_SECONDS: "least seconds between retries of unwritten tombstones (default 1)",
 }
 
 SECRETS = frozenset({MOMENTO_API_KEY})

@@ -32,7 +32,7 @@ from typing import Any, cast
 from botocore.awsrequest import AWSResponse
 
 from momento_botocore.backends.base import Backend, BackendError
-from momento_botocore.config import CacheConfig, TableSettings
+from momento_botocore.config import MAX_TTL_SECONDS, CacheConfig, TableSettings
 from momento_botocore.entries import (
     EntryKind,
     decode,
@@ -42,6 +42,7 @@ from momento_botocore.entries import (
     remembered_items,
 )
 from momento_botocore.keys import cache_key
+from momento_botocore.pending import PendingTombstones
 from momento_botocore.policy import (
     BatchPlan,
     BatchTable,
@@ -135,6 +136,13 @@ class ReadHooks:
         self._tables: dict[str, TableSettings | None] = {}
         self._plans: dict[tuple[Any, ...], tuple[str, str, TableSettings]] = {}
         self._schemas = KeySchemas(config.key_schema_for, clock=clock)
+        #: Tombstones that could not be written yet; their keys skip the cache meanwhile.
+        self.pending = PendingTombstones(
+            max_keys=config.max_pending_tombstones,
+            retry_interval=config.tombstone_retry_interval,
+            clock=clock,
+            count=stats.add,
+        )
         self._planners: dict[str, Callable[[str, Any, Any], None]] = {
             "BatchGetItem": self._plan_batch_get,
             **dict.fromkeys(WRITE_OPERATIONS, self._plan_write),
@@ -191,6 +199,9 @@ class ReadHooks:
     def serve_from_cache(self, context: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
         plan: ReadPlan | None = context.get(CONTEXT_KEY)
         if plan is None or not self.active:
+            return None
+        if self.pending.active and self._pending_check()(plan.table, plan.key):
+            plan.hit = True  # its tombstone is not written yet: no lookup, no fill
             return None
         try:
             raw = self.backend.get(plan.key)
@@ -317,6 +328,7 @@ class ReadHooks:
         # The hot path of an all-hit batch: per key, only C-level passes (a get_many,
         # the builders of remembered entries); anything else takes the loop below.
         get_many = getattr(self.backend, "get_many", None)
+        skips = self._pending_check() if self.pending.active else None
         for table in plan.tables:
             keys = table.keys
             try:
@@ -330,6 +342,8 @@ class ReadHooks:
                 plan.fill = False
                 self._failed("cache lookup", table.table, error)
                 found = [None] * len(keys)
+            if skips is not None:  # keys whose tombstone is not written yet are misses
+                found = self._unless_pending(table.table, keys, found, plan, skips)
             items = remembered_items(found)
             projection = table.projection
             if None not in items:  # every key a hit, on an entry decoded before
@@ -553,13 +567,82 @@ class ReadHooks:
             return
         plan.done = True
         value, ttl = encode_tombstone(), self.config.tombstone_ttl_seconds
+        stamp = self.pending.stamp()
         for table, key in plan.keys:
             try:
                 self.backend.set(key, value, ttl)
             except Exception as error:
                 self._failed("cache invalidation", table, error)
+                self._remember_tombstone(table, key)
                 continue
             self._stats.add(table, "invalidations")
+            if self.pending.active:
+                self.pending.written(key, stamp)  # an older pending one is covered now
+        if self.pending.active:
+            self._retry_tombstones()
+
+    # Tombstones not written yet (pending.py) ------------------------------------
+
+    def _remember_tombstone(self, table: str, key: str) -> None:
+        """Never lose it: reads of ``key`` skip the cache until it is written or not needed."""
+        settings = self._settings_for(table)
+        horizon = MAX_TTL_SECONDS if settings is None else _guard_horizon(self.config, settings)
+        try:
+            remembered = self.pending.remember(table, key, horizon)
+        except Exception as error:  # a bug if it happens
+            self._failed("remembering an unwritten tombstone", table, error)
+            return
+        if not remembered:
+            self._reporter.report(
+                "remembering an unwritten tombstone",
+                PendingTombstonesFull(
+                    f"{self.config.max_pending_tombstones} tombstones are pending; every read "
+                    f"of table {table!r} skips the cache for the next {horizon:.0f} s"
+                ),
+            )
+
+    def _pending_check(self) -> Callable[[str, str], bool]:
+        """Called only while something is pending, once per read: retry (when due), and
+        return the check each key of the read needs."""
+        self._retry_tombstones()
+        return self._skips_cache
+
+    def _skips_cache(self, table: str, key: str) -> bool:
+        """True when a read of ``key`` must go to DynamoDB without the cache."""
+        try:
+            skip = self.pending.guards(table, key)
+        except Exception as error:  # a bug if it happens: the safe answer is to skip
+            self._failed("checking pending tombstones", table, error)
+            return True
+        if skip:
+            self._stats.add(table, "bypasses")
+        return skip
+
+    def _unless_pending(
+        self,
+        table: str,
+        keys: list[str],
+        found: list[bytes | None],
+        plan: BatchPlan,
+        skips: Callable[[str, str], bool],
+    ) -> list[bytes | None]:
+        """``found`` with the keys whose tombstone is pending turned into misses; then
+        nothing of the batch is filled."""
+        skipped = [skips(table, key) for key in keys]
+        if not any(skipped):
+            return found
+        plan.fill = False
+        return [None if skip else raw for skip, raw in zip(skipped, found, strict=True)]
+
+    def _retry_tombstones(self) -> None:
+        value, ttl = encode_tombstone(), self.config.tombstone_ttl_seconds
+        set_ = self.backend.set
+        try:
+            error = self.pending.retry(lambda key: set_(key, value, ttl))
+        except Exception as bug:
+            error = bug
+        if error is not None:  # the cache still fails: not counted again, logged (rate-limited)
+            self._reporter.report("writing a pending tombstone", error)
 
     def remember_clients(self, base_classes: Any, **_: Any) -> None:
         """Make new DynamoDB clients findable from a call's context (for DescribeTable)."""
@@ -606,6 +689,17 @@ def _fill_window(config: CacheConfig, settings: TableSettings) -> float:
     """How long after a read started its fill is still safe: no invalidation entry
     (TOMBSTONE, or a stream's ABSENT/ITEM, which lives at least absent_ttl) has expired."""
     return min(config.tombstone_ttl_seconds, settings.absent_ttl)
+
+
+def _guard_horizon(config: CacheConfig, settings: TableSettings) -> float:
+    """How long after a write an entry its tombstone was to replace can still be in the
+    cache: one stored before lives at most the longest TTL; a fill racing the write (its
+    read started before) comes within the fill window and lives as long."""
+    return max(settings.ttl, settings.absent_ttl) + _fill_window(config, settings)
+
+
+class PendingTombstonesFull(Exception):
+    """Too many tombstones are pending: a table's reads skip the cache for a while."""
 
 
 def _plan_token(params: Any, context: Any) -> tuple[Any, ...] | None:

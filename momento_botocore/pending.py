@@ -1,0 +1,175 @@
+"""Tombstones that could not be written yet: remembered, guarded against, retried.
+
+When a write's tombstone cannot be set (cache down, timed out, circuit breaker
+open), the entry it should have replaced may still be in the cache when the cache
+comes back, and this process would read its own write back stale. So the key is
+remembered here, and until its tombstone is written, reads of that key in this
+process skip the cache (no lookup, no fill). Retries are made by the callers, at
+most once per ``retry_interval``, from the oldest; the first failure ends a round.
+
+A key stops being needed once no entry it guards against can still exist: the
+caller passes that ``horizon`` (seconds from the write) when it remembers a key.
+When ``max_keys`` are pending, a further key is not remembered; its whole table
+is guarded instead (every read of it skips the cache) until that key's horizon
+has passed. Nothing is ever silently forgotten.
+
+No I/O here: the caller passes the function that writes one tombstone. Thread-safe.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+DEFAULT_MAX_KEYS = 10_000
+DEFAULT_RETRY_INTERVAL = 1.0
+#: Most tombstones one retry round writes; more wait for the next call (due at once).
+ROUND_SIZE = 100
+
+Count = Callable[[str, str, int], None]
+
+
+@dataclass(slots=True)
+class _Pending:
+    table: str
+    stamp: int  # order of remembering: a write after a retry started has a larger one
+    until: float  # after this, no entry the tombstone guards against can exist
+
+
+class PendingTombstones:
+    """The tombstones of this process that are not written yet.
+
+    ``active`` is False when nothing is pending or guarded: the read path checks
+    only that attribute. ``count(table, counter, amount)`` receives the counters
+    ``tombstones_pending`` (remembered), ``tombstones_retried`` (written late, by a
+    retry or by a newer tombstone of the same key), ``tombstones_dropped`` (no
+    longer needed, never written) and ``tombstones_overflowed`` (not remembered:
+    the table was guarded whole instead).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_keys: int = DEFAULT_MAX_KEYS,
+        retry_interval: float = DEFAULT_RETRY_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+        count: Count | None = None,
+    ) -> None:
+        if max_keys < 1:
+            raise ValueError(f"max_keys must be at least 1, got {max_keys}")
+        self.active = False
+        self._max_keys = max_keys
+        self._retry_interval = retry_interval
+        self._clock = clock
+        self._count: Count = count or (lambda table, counter, amount: None)
+        self._lock = threading.Lock()
+        self._round = threading.Lock()  # one retry round at a time; others do not wait
+        self._keys: OrderedDict[str, _Pending] = OrderedDict()  # oldest write first
+        self._tables: dict[str, float] = {}  # table -> guarded whole until
+        self._stamp = 0
+        self._next_round = 0.0
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._keys)
+
+    def guarded_tables(self) -> dict[str, float]:
+        """Tables guarded whole (after an overflow), with the clock time it ends."""
+        now = self._clock()
+        with self._lock:
+            return {table: until for table, until in self._tables.items() if until > now}
+
+    def stamp(self) -> int:
+        """Taken before writing a tombstone; pass it to :meth:`written` afterwards."""
+        with self._lock:
+            return self._stamp
+
+    def remember(self, table: str, key: str, horizon: float) -> bool:
+        """The tombstone of ``key`` could not be written: guard it for ``horizon``
+        seconds. False when it could not be remembered (full): the table is then
+        guarded whole for that long."""
+        now = self._clock()
+        until = now + horizon
+        with self._lock:
+            self._stamp += 1
+            self.active = True
+            # The cache just failed: give it one interval before the next attempt.
+            self._next_round = max(self._next_round, now + self._retry_interval)
+            known = self._keys.pop(key, None)
+            if known is not None:  # pending already: now for a newer write too
+                self._keys[key] = _Pending(table, self._stamp, max(until, known.until))
+                return True
+            if len(self._keys) >= self._max_keys:
+                self._tables[table] = max(until, self._tables.get(table, until))
+                overflowed = True
+            else:
+                self._keys[key] = _Pending(table, self._stamp, until)
+                overflowed = False
+        self._count(table, "tombstones_overflowed" if overflowed else "tombstones_pending", 1)
+        return not overflowed
+
+    def guards(self, table: str, key: str) -> bool:
+        """True when a read of ``key`` must not use the cache (no lookup, no fill)."""
+        now = self._clock()
+        with self._lock:
+            pending = self._keys.get(key)
+            if pending is not None and pending.until > now:
+                return True
+            until = self._tables.get(table)
+            return until is not None and until > now
+
+    def written(self, key: str, stamp: int) -> None:
+        """A tombstone of ``key`` was just set, after :meth:`stamp` gave ``stamp``:
+        whatever was pending for it before then is covered."""
+        with self._lock:
+            pending = self._keys.get(key)
+            if pending is None or pending.stamp > stamp:
+                return
+            del self._keys[key]
+            self._settle()
+        self._count(pending.table, "tombstones_retried", 1)
+
+    def retry(self, write: Callable[[str], object]) -> Exception | None:
+        """If a round is due and none is running: drop what is no longer needed, then
+        ``write`` pending tombstones, oldest first, until one fails (its error is
+        returned; the next round is one ``retry_interval`` later)."""
+        now = self._clock()
+        if now < self._next_round or not self._round.acquire(blocking=False):
+            return None
+        try:
+            with self._lock:
+                self._next_round = now + self._retry_interval
+                dropped = self._drop_unneeded(now)
+                stamp = self._stamp
+                batch = list(itertools.islice(self._keys, ROUND_SIZE))
+            for table in dropped:
+                self._count(table, "tombstones_dropped", 1)
+            for key in batch:
+                try:
+                    write(key)
+                except Exception as error:
+                    return error
+                self.written(key, stamp)
+            with self._lock:
+                if len(batch) == ROUND_SIZE and self._keys:
+                    self._next_round = now  # more to write, and the cache answers
+            return None
+        finally:
+            self._round.release()
+
+    def _drop_unneeded(self, now: float) -> list[str]:
+        """Under the lock: forget keys and tables whose horizon has passed."""
+        expired = [key for key, pending in self._keys.items() if pending.until <= now]
+        tables = [self._keys.pop(key).table for key in expired]
+        for table in [table for table, until in self._tables.items() if until <= now]:
+            del self._tables[table]
+        self._settle()
+        return tables
+
+    def _settle(self) -> None:
+        """Under the lock."""
+        self.active = bool(self._keys or self._tables)
