@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
+import botocore
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -17,6 +19,22 @@ from momento_botocore.backends import Backend, MemoryBackend
 pytest_plugins = ("momento_botocore.testing.pytest_plugin",)
 
 REGION = "us-east-1"
+
+# aiobotocore pins an older botocore than users get, so the main test environment has
+# none: this suite runs on the newest botocore, and `make test` runs
+# tests/test_aiobotocore.py in its own environment (.venv-aio). Named on the command
+# line, the module is collected anyway, and fails loudly without aiobotocore.
+if importlib.util.find_spec("aiobotocore") is None:
+    collect_ignore = ["test_aiobotocore.py"]
+
+
+def pytest_report_header() -> str:
+    aio = importlib.util.find_spec("aiobotocore")
+    return (
+        f"botocore {botocore.__version__}, boto3 {boto3.__version__}, "
+        f"aiobotocore {'installed' if aio else 'not installed'}"
+    )
+
 
 # Never reach real AWS from the tests, whatever the machine's environment says.
 for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
