@@ -123,7 +123,7 @@ def _parse_table(table: str, default_region: str | None) -> tuple[str, str]:
         region = parts[3]
         name = parts[5].split("/")[1]
     else:
-        region, name = default_region or "", table
+        region, name = default_region or "", _text(table)
     if _TABLE_NAME.fullmatch(name) is None:
         raise ValueError(f"not a DynamoDB table name: {name!r}")
     if _REGION.fullmatch(region) is None:
@@ -139,14 +139,24 @@ def _canonical_attribute(name: str, value: Any, text: BinaryText) -> str:
     if type_tag == "S":
         if not isinstance(raw, str):
             raise ValueError(f"S value of {name!r} must be a str")
-        canonical = raw
+        canonical = _text(raw)
+        type_tag = "S"
     elif type_tag == "N":
         canonical = normalize_number(raw)
+        type_tag = "N"
     elif type_tag == "B":
         canonical = base64.b64encode(binary_value(raw, text)).decode("ascii")
+        type_tag = "B"
     else:
         raise ValueError(f"key attribute {name!r} has type {type_tag!r}; keys are S, N or B")
+    name = _text(name)
     return f"{len(name)}:{name}{type_tag}{len(canonical)}:{canonical}"
+
+
+def _text(value: str) -> str:
+    """The text of a str: what botocore sends for it. A str subclass (a ``(str, Enum)``
+    member, say) may format as something else (``"Status.ACTIVE"``)."""
+    return value if type(value) is str else str.__str__(value)
 
 
 def cache_key(
