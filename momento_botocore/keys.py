@@ -87,7 +87,7 @@ def binary_value(value: Any, text: BinaryText = "base64") -> bytes:
     ``text`` says what a ``str`` means: base64 (stream events, the contract's
     default) or UTF-8 (what botocore sends for a ``str`` passed as a blob).
     """
-    if isinstance(value, (bytes, bytearray, memoryview)):
+    if isinstance(value, (bytes, bytearray)):  # what botocore accepts (not memoryview)
         return bytes(value)
     if isinstance(value, str):
         if text == "utf-8":
@@ -247,7 +247,10 @@ def _remembered_values(keys: Sequence[Any], where: tuple[str, ...]) -> list[str]
         values = [key[name] for key in keys]
         if set(map(len, keys)) != {1} or set(map(len, values)) != {1}:
             return None  # extra attributes or types: not this fast path's business
-        found = [memo.get(value[tag]) for value in values]
+        raws = [value[tag] for value in values]
+        if tag == "B" and memoryview in set(map(type, raws)):
+            return None  # equal to bytes, but botocore refuses it: the general path says so
+        found = [memo.get(raw) for raw in raws]
     except (KeyError, TypeError):  # another shape, or an unhashable value
         return None
     return None if None in found else found  # type: ignore[return-value]
@@ -268,13 +271,15 @@ def _memo_key(
         ((name, value),) = key_attributes.items()
         if type(value) is dict and len(value) == 1:
             ((tag, raw),) = value.items()
-            return (region, table, prefix, binary_text, name, tag, raw)
+            if type(raw) is not memoryview:  # equal to bytes, yet refused
+                return (region, table, prefix, binary_text, name, tag, raw)
     elif size == 2:
         (name, value), (name2, value2) = key_attributes.items()
         if type(value) is dict and len(value) == 1 and type(value2) is dict and len(value2) == 1:
             ((tag, raw),) = value.items()
             ((tag2, raw2),) = value2.items()
-            return (region, table, prefix, binary_text, name, tag, raw, name2, tag2, raw2)
+            if type(raw) is not memoryview and type(raw2) is not memoryview:
+                return (region, table, prefix, binary_text, name, tag, raw, name2, tag2, raw2)
     return None
 
 

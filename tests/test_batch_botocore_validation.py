@@ -12,10 +12,6 @@ import momento_botocore
 from momento_botocore import MemoryBackend
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the codec (and its memos: memoryview == bytes) accepts memoryview B values",
-)
 def test_a_memoryview_binary_key_gets_botocores_validation_error_even_when_cached(
     endpoint: str,
 ) -> None:
