@@ -294,3 +294,19 @@ def test_a_backend_that_cannot_be_weakly_referenced_gets_an_unshared_memory() ->
     config = CacheConfig(ttl=60)
     first, second = ReadHooks(config, backend), ReadHooks(config, backend)
     assert first.pending is not second.pending  # as before: per registration, never leaked
+
+
+class _Misnamed(MemoryBackend):
+    """A backend whose cache_identity() is broken (unhashable)."""
+
+    def cache_identity(self) -> Any:
+        return ["not", "hashable"]
+
+
+def test_a_backend_with_a_broken_cache_identity_is_its_own_cache(endpoint: str, items: str) -> None:
+    cache = _Misnamed()
+    config = CacheConfig(ttl=60)
+    assert ReadHooks(config, cache).pending is ReadHooks(config, cache).pending
+    assert ReadHooks(config, cache).pending is not ReadHooks(config, _Misnamed()).pending
+    client = client_of(endpoint, cache)
+    warm(client, "a")  # registering and reading work as usual
