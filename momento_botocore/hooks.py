@@ -26,12 +26,12 @@ from __future__ import annotations
 import contextlib
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, cast
 
 from botocore.awsrequest import AWSResponse
 
-from momento_botocore.backends.base import Backend, BackendError
+from momento_botocore.backends.base import Backend, BackendError, SameObject, cache_identity
 from momento_botocore.config import MAX_TTL_SECONDS, CacheConfig, TableSettings
 from momento_botocore.entries import (
     EntryKind,
@@ -42,7 +42,7 @@ from momento_botocore.entries import (
     remembered_items,
 )
 from momento_botocore.keys import cache_key
-from momento_botocore.pending import PendingTombstones
+from momento_botocore.pending import shared as shared_pending
 from momento_botocore.policy import (
     BatchPlan,
     BatchTable,
@@ -137,11 +137,12 @@ class ReadHooks:
         self._plans: dict[tuple[Any, ...], tuple[str, str, TableSettings]] = {}
         self._schemas = KeySchemas(config.key_schema_for, clock=clock)
         #: Tombstones that could not be written yet; their keys skip the cache meanwhile.
-        self.pending = PendingTombstones(
+        #: One per cache in this process, shared by every hooks in front of it.
+        self.pending = shared_pending(
+            _identity_of(backend),
             max_keys=config.max_pending_tombstones,
             retry_interval=config.tombstone_retry_interval,
             clock=clock,
-            count=stats.add,
         )
         self._planners: dict[str, Callable[[str, Any, Any], None]] = {
             "BatchGetItem": self._plan_batch_get,
@@ -576,8 +577,8 @@ class ReadHooks:
                 self._remember_tombstone(table, key)
                 continue
             self._stats.add(table, "invalidations")
-            if self.pending.active:
-                self.pending.written(key, stamp)  # an older pending one is covered now
+            if self.pending.active:  # an older pending one is covered now
+                self.pending.written(key, stamp, self._stats.add)
         if self.pending.active:
             self._retry_tombstones()
 
@@ -588,7 +589,7 @@ class ReadHooks:
         settings = self._settings_for(table)
         horizon = MAX_TTL_SECONDS if settings is None else _guard_horizon(self.config, settings)
         try:
-            remembered = self.pending.remember(table, key, horizon)
+            remembered = self.pending.remember(table, key, horizon, self._stats.add)
         except Exception as error:  # a bug if it happens
             self._failed("remembering an unwritten tombstone", table, error)
             return
@@ -596,7 +597,7 @@ class ReadHooks:
             self._reporter.report(
                 "remembering an unwritten tombstone",
                 PendingTombstonesFull(
-                    f"{self.config.max_pending_tombstones} tombstones are pending; every read "
+                    f"{self.pending.max_keys} tombstones are pending; every read "
                     f"of table {table!r} skips the cache for the next {horizon:.0f} s"
                 ),
             )
@@ -638,7 +639,7 @@ class ReadHooks:
         value, ttl = encode_tombstone(), self.config.tombstone_ttl_seconds
         set_ = self.backend.set
         try:
-            error = self.pending.retry(lambda key: set_(key, value, ttl))
+            error = self.pending.retry(lambda key: set_(key, value, ttl), self._stats.add)
         except Exception as bug:
             error = bug
         if error is not None:  # the cache still fails: not counted again, logged (rate-limited)
@@ -696,6 +697,17 @@ def _guard_horizon(config: CacheConfig, settings: TableSettings) -> float:
     cache: one stored before lives at most the longest TTL; a fill racing the write (its
     read started before) comes within the fill window and lives as long."""
     return max(settings.ttl, settings.absent_ttl) + _fill_window(config, settings)
+
+
+def _identity_of(backend: Backend) -> Hashable:
+    """The cache ``backend`` stores in; the backend itself if it cannot say."""
+    try:
+        identity = cache_identity(backend)
+        hash(identity)
+    except Exception as error:  # a bug in a backend's cache_identity()
+        ErrorReporter().report("naming the cache (cache_identity)", error)
+        return SameObject(backend)
+    return identity
 
 
 class PendingTombstonesFull(Exception):

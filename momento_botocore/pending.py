@@ -13,6 +13,10 @@ When ``max_keys`` are pending, a further key is not remembered; its whole table
 is guarded instead (every read of it skips the cache) until that key's horizon
 has passed. Nothing is ever silently forgotten.
 
+One memory per cache per process (:func:`shared`): every registration in front of
+the same cache uses it, so a read through any of them is guarded, any of them can
+retry (through its own backend), and what is pending outlives ``unregister()``.
+
 No I/O here: the caller passes the function that writes one tombstone. Thread-safe.
 """
 
@@ -21,9 +25,13 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
+
+from momento_botocore.backends.base import SameObject
 
 DEFAULT_MAX_KEYS = 10_000
 DEFAULT_RETRY_INTERVAL = 1.0
@@ -73,6 +81,21 @@ class PendingTombstones:
         self._stamp = 0
         self._next_round = 0.0
 
+    @property
+    def max_keys(self) -> int:
+        return self._max_keys
+
+    @property
+    def retry_interval(self) -> float:
+        return self._retry_interval
+
+    def widen(self, max_keys: int, retry_interval: float) -> None:
+        """Another user with its own settings: keep the larger limit and the shorter
+        interval (the safer of each)."""
+        with self._lock:
+            self._max_keys = max(self._max_keys, max_keys)
+            self._retry_interval = min(self._retry_interval, retry_interval)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._keys)
@@ -88,10 +111,11 @@ class PendingTombstones:
         with self._lock:
             return self._stamp
 
-    def remember(self, table: str, key: str, horizon: float) -> bool:
+    def remember(self, table: str, key: str, horizon: float, count: Count | None = None) -> bool:
         """The tombstone of ``key`` could not be written: guard it for ``horizon``
         seconds. False when it could not be remembered (full): the table is then
-        guarded whole for that long."""
+        guarded whole for that long. ``count``, here and below, overrides the
+        counters given at construction for this call."""
         now = self._clock()
         until = now + horizon
         with self._lock:
@@ -109,7 +133,9 @@ class PendingTombstones:
             else:
                 self._keys[key] = _Pending(table, self._stamp, until)
                 overflowed = False
-        self._count(table, "tombstones_overflowed" if overflowed else "tombstones_pending", 1)
+        (count or self._count)(
+            table, "tombstones_overflowed" if overflowed else "tombstones_pending", 1
+        )
         return not overflowed
 
     def guards(self, table: str, key: str) -> bool:
@@ -122,7 +148,7 @@ class PendingTombstones:
             until = self._tables.get(table)
             return until is not None and until > now
 
-    def written(self, key: str, stamp: int) -> None:
+    def written(self, key: str, stamp: int, count: Count | None = None) -> None:
         """A tombstone of ``key`` was just set, after :meth:`stamp` gave ``stamp``:
         whatever was pending for it before then is covered."""
         with self._lock:
@@ -131,9 +157,9 @@ class PendingTombstones:
                 return
             del self._keys[key]
             self._settle()
-        self._count(pending.table, "tombstones_retried", 1)
+        (count or self._count)(pending.table, "tombstones_retried", 1)
 
-    def retry(self, write: Callable[[str], object]) -> Exception | None:
+    def retry(self, write: Callable[[str], object], count: Count | None = None) -> Exception | None:
         """If a round is due and none is running: drop what is no longer needed, then
         ``write`` pending tombstones, oldest first, until one fails (its error is
         returned; the next round is one ``retry_interval`` later)."""
@@ -146,14 +172,15 @@ class PendingTombstones:
                 dropped = self._drop_unneeded(now)
                 stamp = self._stamp
                 batch = list(itertools.islice(self._keys, ROUND_SIZE))
+            count = count or self._count
             for table in dropped:
-                self._count(table, "tombstones_dropped", 1)
+                count(table, "tombstones_dropped", 1)
             for key in batch:
                 try:
                     write(key)
                 except Exception as error:
                     return error
-                self.written(key, stamp)
+                self.written(key, stamp, count)
             with self._lock:
                 if len(batch) == ROUND_SIZE and self._keys:
                     self._next_round = now  # more to write, and the cache answers
@@ -173,3 +200,74 @@ class PendingTombstones:
     def _settle(self) -> None:
         """Under the lock."""
         self.active = bool(self._keys or self._tables)
+
+
+# One PendingTombstones per cache, for the whole process ------------------------------
+
+_SHARED_LOCK = threading.Lock()
+#: Caches named by a value (a backend's ``cache_identity()``): kept for the process
+#: (one small object per cache ever used).
+_BY_VALUE: dict[Hashable, PendingTombstones] = {}
+#: Caches known only by their backend object: id -> (weak reference, memory); gone
+#: with the backend (no one can read that cache any more).
+_BY_OBJECT: dict[int, tuple[weakref.ReferenceType[Any], PendingTombstones]] = {}
+
+
+def shared(
+    identity: Hashable,
+    *,
+    max_keys: int = DEFAULT_MAX_KEYS,
+    retry_interval: float = DEFAULT_RETRY_INTERVAL,
+    clock: Callable[[], float] = time.monotonic,
+) -> PendingTombstones:
+    """The process's PendingTombstones for the cache named ``identity`` (see
+    :func:`momento_botocore.backends.base.cache_identity`), made on first use with
+    these settings (and ``clock``); later users widen them: the largest ``max_keys``
+    and the shortest ``retry_interval`` win. A :class:`SameObject` identity of a
+    backend that cannot be weakly referenced gets a memory of its own, unshared."""
+    if max_keys < 1:
+        raise ValueError(f"max_keys must be at least 1, got {max_keys}")
+    if not isinstance(identity, SameObject):
+        with _SHARED_LOCK:
+            pending = _BY_VALUE.get(identity)
+            if pending is None:
+                pending = _BY_VALUE[identity] = PendingTombstones(
+                    max_keys=max_keys, retry_interval=retry_interval, clock=clock
+                )
+                return pending
+        pending.widen(max_keys, retry_interval)
+        return pending
+    target = identity.target()
+    if not identity.weak or target is None:
+        return PendingTombstones(max_keys=max_keys, retry_interval=retry_interval, clock=clock)
+    key = id(target)
+    with _SHARED_LOCK:
+        known = _BY_OBJECT.get(key)
+        if known is None or known[0]() is not target:
+            pending = PendingTombstones(
+                max_keys=max_keys, retry_interval=retry_interval, clock=clock
+            )
+            _BY_OBJECT[key] = (weakref.ref(target, _forgetter(key)), pending)
+            return pending
+        pending = known[1]
+    pending.widen(max_keys, retry_interval)
+    return pending
+
+
+def _forgetter(key: int) -> Callable[[weakref.ReferenceType[Any]], None]:
+    def forget(ref: weakref.ReferenceType[Any]) -> None:
+        # No lock: this may run inside the garbage collector, on a thread that holds
+        # _SHARED_LOCK. The id cannot be reused before this runs, so no newer entry
+        # can be under ``key`` yet; the check is for a reference already replaced.
+        known = _BY_OBJECT.get(key)
+        if known is not None and known[0] is ref:
+            _BY_OBJECT.pop(key, None)
+
+    return forget
+
+
+def forget_shared() -> None:
+    """Forget every cache's pending tombstones (for tests: a clean process)."""
+    with _SHARED_LOCK:
+        _BY_VALUE.clear()
+        _BY_OBJECT.clear()

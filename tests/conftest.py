@@ -15,6 +15,7 @@ from moto.server import ThreadedMotoServer
 
 import momento_botocore
 from momento_botocore.backends import Backend, MemoryBackend
+from momento_botocore.pending import forget_shared
 
 pytest_plugins = ("momento_botocore.testing.pytest_plugin",)
 
@@ -73,6 +74,7 @@ def _clean_registrations() -> Iterator[None]:
     momento_botocore.stats(reset=True)
     yield
     momento_botocore.unregister_all()
+    forget_shared()  # pending tombstones outlive unregister(): not from test to test
     momento_botocore.stats(reset=True)
 
 

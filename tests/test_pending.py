@@ -288,3 +288,16 @@ def test_concurrent_writers_and_retriers_lose_nothing() -> None:
     assert remembered > 0
     assert remembered - settled == len(pending)
     assert pending.active is bool(len(pending) or pending.guarded_tables())
+
+
+def test_counters_given_to_a_call_go_there_instead_of_the_default() -> None:
+    clock = Clock()
+    default, writer, retrier = Counts(), Counts(), Counts()
+    pending = make(clock, default)
+    pending.remember("t", "a", 60, writer)
+    pending.remember("t", "b", 1, writer)
+    clock.now += 2  # "b" is past its horizon: dropped by the next round
+    assert pending.retry(Cache().set, retrier) is None
+    assert writer.total("tombstones_pending") == 2
+    assert (retrier.total("tombstones_retried"), retrier.total("tombstones_dropped")) == (1, 1)
+    assert not default.counts

@@ -2,7 +2,13 @@
 
 from typing import TYPE_CHECKING
 
-from momento_botocore.backends.base import Backend, BackendError, BatchBackend
+from momento_botocore.backends.base import (
+    Backend,
+    BackendError,
+    BatchBackend,
+    IdentifiedBackend,
+    cache_identity,
+)
 from momento_botocore.backends.guarded import CircuitBreakerBackend, CircuitOpenError
 from momento_botocore.backends.memory import MemoryBackend
 
@@ -15,8 +21,10 @@ __all__ = [
     "BatchBackend",
     "CircuitBreakerBackend",
     "CircuitOpenError",
+    "IdentifiedBackend",
     "MemoryBackend",
     "MomentoBackend",
+    "cache_identity",
 ]
 
 

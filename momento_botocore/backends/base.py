@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+import weakref
+from collections.abc import Hashable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 
 class BackendError(Exception):
@@ -48,3 +49,61 @@ class BatchBackend(Backend, Protocol):
         """The values stored under ``keys``, in the same order (None where there is
         none). Raises when the lookup failed: then every key counts as a miss."""
         ...
+
+
+@runtime_checkable
+class IdentifiedBackend(Backend, Protocol):
+    """A backend that can say which cache it stores in (optional). Two backends with
+    equal identities share one cache: a process keeps one memory of unwritten
+    tombstones per cache (docs/writes-batch-projections.md)."""
+
+    def cache_identity(self) -> Hashable:
+        """A hashable value naming the cache, equal for every backend in front of it."""
+        ...
+
+
+def cache_identity(backend: Any) -> Hashable:
+    """The identity of the cache ``backend`` stores in: its ``cache_identity()``, else
+    :class:`SameObject` (the backend object itself, held weakly)."""
+    identify = getattr(backend, "cache_identity", None)
+    if callable(identify):
+        identity = identify()
+        if identity is not None:
+            return identity  # type: ignore[no-any-return]
+    return SameObject(backend)
+
+
+class SameObject:
+    """The identity of a cache known only by the backend object in front of it: equal
+    to another only for the same object. Holds it weakly when it can (``target``
+    then becomes None once it is gone)."""
+
+    __slots__ = ("_id", "_ref", "_strong")
+
+    def __init__(self, backend: object) -> None:
+        self._id = id(backend)
+        self._ref: weakref.ReferenceType[Any] | None
+        self._strong: object | None
+        try:
+            self._ref, self._strong = weakref.ref(backend), None
+        except TypeError:  # not weakly referenceable
+            self._ref, self._strong = None, backend
+
+    @property
+    def weak(self) -> bool:
+        return self._ref is not None
+
+    def target(self) -> object | None:
+        return self._strong if self._ref is None else self._ref()
+
+    def __hash__(self) -> int:
+        return self._id
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SameObject):
+            return NotImplemented
+        target = self.target()
+        return target is not None and target is other.target()
+
+    def __repr__(self) -> str:
+        return f"SameObject({type(self.target()).__name__} at {self._id:#x})"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import TypeVar
 
-from momento_botocore.backends.base import Backend, BackendError, BatchBackend
+from momento_botocore.backends.base import Backend, BackendError, BatchBackend, cache_identity
 from momento_botocore.breaker import BreakerState, CircuitBreaker
 from momento_botocore.stats import logger
 
@@ -52,6 +52,10 @@ class CircuitBreakerBackend:
 
     def close(self) -> None:
         self.backend.close()
+
+    def cache_identity(self) -> Hashable:
+        """The wrapped backend's cache: the breaker does not change where entries live."""
+        return cache_identity(self.backend)
 
     def _call(self, name: str, call: Callable[[], T]) -> T:
         if not self.breaker.allow():

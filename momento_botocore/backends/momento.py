@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -201,6 +201,7 @@ class MomentoBackend:
         if quiet_sdk_logs:
             _quiet_sdk_request_warnings()
         provider = credential_provider or credential_provider_for(api_key, endpoint)
+        self._identity = ("momento", _endpoint_of(provider, endpoint), cache_name)
         configuration = configuration or sdk_configuration(request_timeout)
         self.max_concurrency = max_concurrency
         # Connects lazily: nothing here waits on the network.
@@ -224,6 +225,11 @@ class MomentoBackend:
             endpoint=config.momento_endpoint,
             request_timeout=config.momento_request_timeout,
         )
+
+    def cache_identity(self) -> Hashable:
+        """``("momento", endpoint, cache_name)``: equal for every backend on the same
+        cache (a process keeps one memory of unwritten tombstones per cache)."""
+        return self._identity
 
     def get(self, key: str) -> bytes | None:
         response = self._client.get(self.cache_name, key)
@@ -367,6 +373,15 @@ class _Batch:
                 return None
             self._next = index + 1
             return index
+
+
+def _endpoint_of(provider: Any, endpoint: str | None) -> str:
+    """The cache endpoint the SDK client connects to (host:port), as best known."""
+    host = getattr(provider, "cache_endpoint", None)
+    if isinstance(host, str) and host:
+        port = getattr(provider, "port", None)
+        return f"{host}:{port}" if isinstance(port, int) else host
+    return endpoint or "default"
 
 
 def _ttl(ttl_seconds: float) -> timedelta:
