@@ -11,9 +11,9 @@ from typing import Any
 
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.bench.context import BenchContext
-from momento_botocore.bench.harness import Variant, measure, median, ratio
+from momento_botocore.bench.harness import Variant, measure, median, ratio, ratio_figure
 from momento_botocore.bench.local import create_table, new_session, sample_item
-from momento_botocore.bench.model import BenchResult, Figure, Goal, unavailable
+from momento_botocore.bench.model import BenchResult, Goal, unavailable
 
 TABLE = "bench-batch"
 KEYS = 100
@@ -90,38 +90,28 @@ def run(ctx: BenchContext) -> BenchResult:
         )
     finally:
         registration.unregister()
-    r = ratio(samples, "batch hit", "GetItem hit")
-    against_uncached = ratio(samples, "batch hit", "uncached batch")
+    batch_us = median(samples, "batch hit") * 1e6
     result = BenchResult("batch")
     result.figures.append(
-        Figure(
+        ratio_figure(
             "batch",
             NAME,
-            ratio=r.value,
-            ratio_q1=r.q1,
-            ratio_q3=r.q3,
-            unit="us/call",
-            absolute={
-                "batch hit": median(samples, "batch hit") * 1e6,
-                "GetItem hit": median(samples, "GetItem hit") * 1e6,
-                "per key in the batch": median(samples, "batch hit") * 1e6 / KEYS,
-            },
+            samples,
+            "batch hit",
+            "GetItem hit",
+            extra={"per key in the batch": batch_us / KEYS},
             goal=GOAL,
-            note=f"per key: {r.value / KEYS:.3f} GetItem hits",
+            note=f"per key: {ratio(samples, 'batch hit', 'GetItem hit').value / KEYS:.3f} "
+            "GetItem hits",
         )
     )
     result.figures.append(
-        Figure(
+        ratio_figure(
             "batch",
             UNCACHED_NAME,
-            ratio=against_uncached.value,
-            ratio_q1=against_uncached.q1,
-            ratio_q3=against_uncached.q3,
-            unit="us/call",
-            absolute={
-                "batch hit": median(samples, "batch hit") * 1e6,
-                "uncached batch": median(samples, "uncached batch") * 1e6,
-            },
+            samples,
+            "batch hit",
+            "uncached batch",
             note="CPU time of the calling thread (moto answers in other threads)",
         )
     )

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from momento_botocore.bench.model import Figure, Goal
+
 
 @dataclass
 class Variant:
@@ -120,3 +122,32 @@ def quartiles(values: Sequence[float]) -> tuple[float, float]:
 
 def median(samples: Samples, name: str) -> float:
     return statistics.median(samples[name])
+
+
+def ratio_figure(
+    benchmark: str,
+    name: str,
+    samples: Samples,
+    other: str,
+    base: str,
+    *,
+    scale: float = 1e6,
+    unit: str = "us/call",
+    extra: dict[str, float] | None = None,
+    goal: Goal | None = None,
+    note: str = "",
+) -> Figure:
+    """The figure ``other / base``, with both medians (times ``scale``, in ``unit``)."""
+    r = ratio(samples, other, base)
+    absolute = {other: median(samples, other) * scale, base: median(samples, base) * scale}
+    return Figure(
+        benchmark,
+        name,
+        ratio=r.value,
+        ratio_q1=r.q1,
+        ratio_q3=r.q3,
+        unit=unit,
+        absolute={**absolute, **(extra or {})},
+        goal=goal,
+        note=note,
+    )

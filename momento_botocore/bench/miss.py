@@ -13,7 +13,7 @@ from typing import Any
 
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.bench.context import BenchContext
-from momento_botocore.bench.harness import Variant, measure, median, ratio
+from momento_botocore.bench.harness import Variant, measure, median, ratio_figure
 from momento_botocore.bench.local import REGION, create_table, new_session, sample_item
 from momento_botocore.bench.model import BenchResult, Figure, Goal
 from momento_botocore.keys import cache_key
@@ -78,20 +78,16 @@ def run(ctx: BenchContext) -> BenchResult:
         )
     finally:
         registration.unregister()
-    r = ratio(samples, "miss+fill", "uncached")
     result = BenchResult("miss")
     result.figures.append(
-        Figure(
+        ratio_figure(
             "miss",
             "GetItem miss that fills / uncached GetItem (moto server)",
-            ratio=r.value,
-            ratio_q1=r.q1,
-            ratio_q3=r.q3,
+            samples,
+            "miss+fill",
+            "uncached",
+            scale=1e3,
             unit="ms/call",
-            absolute={
-                "miss+fill": median(samples, "miss+fill") * 1e3,
-                "uncached": median(samples, "uncached") * 1e3,
-            },
             goal=GOAL,
         )
     )

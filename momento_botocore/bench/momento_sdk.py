@@ -17,7 +17,7 @@ from typing import Any
 
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.bench.context import BenchContext
-from momento_botocore.bench.harness import Variant, measure, median, ratio
+from momento_botocore.bench.harness import Variant, measure, ratio_figure
 from momento_botocore.bench.local import REGION, new_session, sample_item
 from momento_botocore.bench.model import BenchResult, Figure, unavailable
 from momento_botocore.entries import encode_item
@@ -125,20 +125,14 @@ def run(ctx: BenchContext) -> BenchResult:
         if backend is not None:
             backend.close()
         server.stop()
-    r = ratio(samples, "Momento hit", "memory hit")
     result = BenchResult("momento")
     result.figures.append(
-        Figure(
+        ratio_figure(
             "momento",
             NAME,
-            ratio=r.value,
-            ratio_q1=r.q1,
-            ratio_q3=r.q3,
-            unit="us/call",
-            absolute={
-                "Momento hit": median(samples, "Momento hit") * 1e6,
-                "memory hit": median(samples, "memory hit") * 1e6,
-            },
+            samples,
+            "Momento hit",
+            "memory hit",
             note="local Momento-protocol server in another process, loopback gRPC",
         )
     )
@@ -205,18 +199,14 @@ def _measure_lookups(
         progress=ctx.progress("Momento lookups"),
         clock=time.perf_counter,
     )
-    r = ratio(samples, "get_many", "sequential gets")
-    return Figure(
+    return ratio_figure(
         "momento",
         name,
-        ratio=r.value,
-        ratio_q1=r.q1,
-        ratio_q3=r.q3,
+        samples,
+        "get_many",
+        "sequential gets",
+        scale=1e3,
         unit=f"ms per {LOOKUP_KEYS} keys",
-        absolute={
-            "get_many": median(samples, "get_many") * 1e3,
-            "sequential gets": median(samples, "sequential gets") * 1e3,
-        },
         note=f"get_many: up to {backend.max_concurrency} lookups at once; "
         "local server in another process (Python gRPC: about 0.6 ms CPU per Get)",
     )
