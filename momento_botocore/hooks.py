@@ -213,7 +213,7 @@ class ReadHooks:
         entry = decode(raw) if raw is not None else None
         if entry is None or entry.kind is EntryKind.TOMBSTONE:
             if raw is not None and entry is None:
-                self._discard_garbage(plan)
+                self._discard(plan.table, plan.key)
             self._stats.add(plan.table, "misses")
             return None
         plan.hit = True
@@ -658,13 +658,6 @@ class ReadHooks:
         except KeyError:
             settings = self._tables[table] = self.config.settings_for(table)
             return settings
-
-    def _discard_garbage(self, plan: ReadPlan) -> None:
-        self._failed("decoding a cache entry", plan.table, ValueError("undecodable entry"))
-        try:
-            self.backend.delete(plan.key)
-        except Exception as error:
-            self._failed("cache delete", plan.table, error)
 
     def _failed(self, what: str, table: str, error: BaseException) -> None:
         self._stats.add(table, "errors")

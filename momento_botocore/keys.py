@@ -42,6 +42,8 @@ _KEY_MEMO: dict[tuple[Any, ...], str] = {}
 # binary_text, attribute, type): what a BatchGetItem looks up, key after key.
 _VALUE_MEMO_TABLES = 64
 _VALUE_MEMO: dict[tuple[Any, ...], dict[Any, str]] = {}
+# The only raw value types the memos hold (see _memo_key).
+_MEMO_TYPES = frozenset({str, bytes})
 
 
 def normalize_number(text: str) -> str:
@@ -248,8 +250,8 @@ def _remembered_values(keys: Sequence[Any], where: tuple[str, ...]) -> list[str]
         if set(map(len, keys)) != {1} or set(map(len, values)) != {1}:
             return None  # extra attributes or types: not this fast path's business
         raws = [value[tag] for value in values]
-        if tag == "B" and memoryview in set(map(type, raws)):
-            return None  # equal to bytes, but botocore refuses it: the general path says so
+        if not _MEMO_TYPES.issuperset(map(type, raws)):
+            return None  # the memos hold exact str/bytes values only (see _memo_key)
         found = [memo.get(raw) for raw in raws]
     except (KeyError, TypeError):  # another shape, or an unhashable value
         return None
@@ -261,8 +263,10 @@ def _memo_key(
 ) -> tuple[Any, ...] | None:
     """What determines the key, as a tuple; None for shapes not worth a memo.
 
-    Only str/bytes values ever succeed, and no str equals a bytes, so two inputs
-    with the same tuple always have the same key (or both fail, and are not kept).
+    Only values of exactly str or bytes are remembered, and no str equals a bytes,
+    so two inputs with the same tuple always have the same key. Anything else (a
+    memoryview equals bytes yet botocore refuses it; a str subclass) takes the
+    general path every time.
     """
     if type(key_attributes) is not dict:
         return None
@@ -271,14 +275,14 @@ def _memo_key(
         ((name, value),) = key_attributes.items()
         if type(value) is dict and len(value) == 1:
             ((tag, raw),) = value.items()
-            if type(raw) is not memoryview:  # equal to bytes, yet refused
+            if type(raw) in _MEMO_TYPES:
                 return (region, table, prefix, binary_text, name, tag, raw)
     elif size == 2:
         (name, value), (name2, value2) = key_attributes.items()
         if type(value) is dict and len(value) == 1 and type(value2) is dict and len(value2) == 1:
             ((tag, raw),) = value.items()
             ((tag2, raw2),) = value2.items()
-            if type(raw) is not memoryview and type(raw2) is not memoryview:
+            if type(raw) in _MEMO_TYPES and type(raw2) in _MEMO_TYPES:
                 return (region, table, prefix, binary_text, name, tag, raw, name2, tag2, raw2)
     return None
 
