@@ -91,10 +91,12 @@ def plan_get_item(
 
 
 def consumed_capacity_of_hit(table: str, mode: str) -> dict[str, Any]:
-    """DynamoDB's ConsumedCapacity shape for a read that cost nothing."""
-    consumed: dict[str, Any] = {"TableName": table, "CapacityUnits": 0.0, "ReadCapacityUnits": 0.0}
+    """DynamoDB's ConsumedCapacity for a read that cost nothing, with the keys DynamoDB
+    gives for ``mode``: TOTAL has TableName and CapacityUnits; INDEXES adds the table's
+    own figure (a GetItem or BatchGetItem reads no index)."""
+    consumed: dict[str, Any] = {"TableName": table, "CapacityUnits": 0.0}
     if mode == "INDEXES":
-        consumed["Table"] = {"CapacityUnits": 0.0, "ReadCapacityUnits": 0.0}
+        consumed["Table"] = {"CapacityUnits": 0.0}
     return consumed
 
 

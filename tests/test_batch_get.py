@@ -188,6 +188,26 @@ def test_consumed_capacity_counts_only_what_dynamodb_read(endpoint: str, tables:
     assert all(c["CapacityUnits"] == 0.0 for c in all_hits["ConsumedCapacity"])
 
 
+def test_consumed_capacity_of_fully_cached_tables_has_dynamodbs_keys(
+    endpoint: str, tables: None
+) -> None:
+    client = registered_client(endpoint)
+    client.batch_get_item(RequestItems=request(range(3)))
+    expected = plain_client(endpoint).batch_get_item(
+        RequestItems=request(range(3)), ReturnConsumedCapacity="TOTAL"
+    )["ConsumedCapacity"]
+    answer = client.batch_get_item(RequestItems=request(range(3)), ReturnConsumedCapacity="TOTAL")
+    assert sorted(map(sorted, answer["ConsumedCapacity"])) == sorted(map(sorted, expected))
+    # INDEXES adds each table's own figure, as DynamoDB documents (moto leaves it out).
+    indexes = client.batch_get_item(
+        RequestItems=request(range(3)), ReturnConsumedCapacity="INDEXES"
+    )["ConsumedCapacity"]
+    assert all(
+        c.keys() == {"TableName", "CapacityUnits", "Table"} and c["Table"] == {"CapacityUnits": 0.0}
+        for c in indexes
+    )
+
+
 def test_unprocessed_keys_are_returned_as_asked_and_not_filled(endpoint: str, tables: None) -> None:
     backend = MemoryBackend()
     client = registered_client(endpoint, backend)

@@ -174,6 +174,28 @@ def test_bad_credentials_are_configuration_errors() -> None:
         credential_provider_for(v2_key())
 
 
+@pytest.mark.parametrize(
+    "decoded",
+    [b'{"api_key":"x"}', b"[1]", b"null", b'"text"', b'{"endpoint":"e.example.com"}', b"{}"],
+)
+@pytest.mark.parametrize("endpoint", [None, "cell-1.example.com"])
+def test_malformed_api_keys_are_configuration_errors_that_do_not_echo_the_key(
+    decoded: bytes, endpoint: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = base64.b64encode(decoded).decode()
+    monkeypatch.setenv("MOMENTO_API_KEY", key)
+    if endpoint is None:
+        monkeypatch.delenv("MOMENTO_ENDPOINT", raising=False)
+    else:
+        monkeypatch.setenv("MOMENTO_ENDPOINT", endpoint)
+    config = CacheConfig(ttl=60, backend="momento", momento_cache_name="c")
+    with pytest.raises(ConfigurationError, match="not a usable Momento API key") as raised:
+        momento_botocore.register(new_session(), config=config)
+    message = str(raised.value)
+    assert key not in message
+    assert decoded.decode() not in message
+
+
 def test_register_with_momento_and_no_api_key_fails_at_once() -> None:
     config = CacheConfig(ttl=60, backend="momento", momento_cache_name="c")
     with pytest.raises(ConfigurationError, match="MOMENTO_API_KEY"):

@@ -163,6 +163,27 @@ def test_consumed_capacity_on_a_hit_is_zero_for_that_table(endpoint: str, table:
     assert "ConsumedCapacity" not in none and header(none) == "hit"
 
 
+def shape(value: Any) -> Any:
+    """The keys of a (nested) dict, without the values."""
+    return {k: shape(v) for k, v in value.items()} if isinstance(value, dict) else None
+
+
+@pytest.mark.parametrize("mode", ["TOTAL", "INDEXES"])
+def test_consumed_capacity_on_a_hit_has_exactly_dynamodbs_keys(
+    endpoint: str, table: str, mode: str
+) -> None:
+    client = cached_client(endpoint)
+    key = {"pk": {"S": "a"}}
+    client.get_item(TableName=table, Key=key)
+    expected = plain_client(endpoint).get_item(
+        TableName=table, Key=key, ReturnConsumedCapacity=mode
+    )["ConsumedCapacity"]
+    answer = client.get_item(TableName=table, Key=key, ReturnConsumedCapacity=mode)
+    assert header(answer) == "hit"
+    assert shape(answer["ConsumedCapacity"]) == shape(expected)
+    assert answer["ConsumedCapacity"]["CapacityUnits"] == 0.0
+
+
 def test_table_arn_and_plain_name_share_one_entry(endpoint: str, table: str) -> None:
     client = cached_client(endpoint)
     arn = client.describe_table(TableName=table)["Table"]["TableArn"]

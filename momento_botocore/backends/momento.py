@@ -22,7 +22,6 @@ from momento.config.transport.transport_strategy import (
     StaticGrpcConfiguration,
     StaticTransportStrategy,
 )
-from momento.errors import SdkException
 from momento.responses import CacheDelete, CacheGet, CacheSet, CacheSetIfNotExists
 from momento.retry import DefaultEligibilityStrategy, RetryableProps, RetryStrategy
 
@@ -138,17 +137,31 @@ def credential_provider_for(
     if endpoint:
         try:
             return CredentialProvider.from_api_key_v2(api_key, endpoint)
-        except (SdkException, ValueError):
+        except Exception:  # the SDK raises KeyError, TypeError... on odd keys
             pass  # not a v2 key: perhaps an older one, which carries its own endpoint
     try:
         # Keys from before v2 carry their endpoints; this parses them without the
         # deprecated from_string/from_environment_variable.
         return CredentialProvider.from_disposable_token(api_key)
-    except (SdkException, ValueError) as error:
+    except Exception as error:
         hint = "" if endpoint else f" (v2 API keys also need {env.MOMENTO_ENDPOINT})"
         raise ConfigurationError(
-            f"{env.MOMENTO_API_KEY} is not a usable Momento API key{hint}: {error}"
+            f"{env.MOMENTO_API_KEY} is not a usable Momento API key{hint}: "
+            f"{_key_problem(error, api_key)}"
         ) from None
+
+
+def _key_problem(error: Exception, api_key: str) -> str:
+    """What is wrong with an API key, never the key itself (nor what it decodes to)."""
+    if isinstance(error, KeyError):
+        return f"it has no {error.args[0]!r} field" if error.args else "a field is missing"
+    if isinstance(error, (TypeError, AttributeError, IndexError)):
+        return "it does not decode to a JSON object with the fields of a Momento key"
+    message = str(error)
+    for secret in {api_key, api_key.strip()}:
+        if secret:
+            message = message.replace(secret, "<the key>")
+    return message or type(error).__name__
 
 
 class MomentoBackend:
