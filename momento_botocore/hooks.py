@@ -31,7 +31,15 @@ from typing import Any, cast
 
 from botocore.awsrequest import AWSResponse
 
-from momento_botocore.backends.base import Backend, BackendError, SameObject, cache_identity
+from momento_botocore.backends.base import (
+    Backend,
+    BackendError,
+    Entry,
+    SameObject,
+    bulk_add,
+    bulk_set,
+    cache_identity,
+)
 from momento_botocore.config import MAX_TTL_SECONDS, CacheConfig, TableSettings
 from momento_botocore.entries import (
     EntryKind,
@@ -445,6 +453,7 @@ class ReadHooks:
         responses = parsed.setdefault("Responses", {})
         unprocessed = parsed.setdefault("UnprocessedKeys", {})
         fully_cached = []
+        fills: list[_Fill] = []  # of every table: one bulk write for the whole batch
         for table in plan.tables:
             missed = plan.misses.get(table.name)
             if not missed:
@@ -461,22 +470,25 @@ class ReadHooks:
             if left is not None:  # resubmittable as the caller asked it, projection included
                 unprocessed[name] = {**table.request_extras, "Keys": left.get("Keys", [])}
             if fill:
-                self._fill_batch_table(table, missed, fetched, left)
+                fills.extend(self._batch_table_fills(table, missed, fetched, left))
+        if fills:
+            self._fill_many(fills)
         if plan.consumed_capacity is not None and fully_cached:
             consumed = parsed.setdefault("ConsumedCapacity", [])
             for table in fully_cached:
                 consumed.append(consumed_capacity_of_hit(table.table, plan.consumed_capacity))
 
-    def _fill_batch_table(
+    def _batch_table_fills(
         self,
         table: BatchTable,
         missed: dict[str, Mapping[str, Any]],
         fetched: list[dict[str, Any]],
         unprocessed: Any,
-    ) -> None:
-        """Fill (add-if-absent) the fetched items, and ABSENT for keys DynamoDB did not find."""
+    ) -> list[_Fill]:
+        """The fills of one table: the fetched items, and ABSENT for keys DynamoDB did not find."""
         prefix = self.config.key_prefix
         settings = table.settings
+        fills: list[_Fill] = []
         try:
             pending = dict(missed)
             for item in fetched:
@@ -485,24 +497,27 @@ class ReadHooks:
                     table.region, table.table, key_attributes, prefix=prefix, binary_text="utf-8"
                 )
                 if pending.pop(key, None) is not None:
-                    self._fill(table.table, key, encode_item(item), settings.ttl)
+                    fills.append((table.table, (key, encode_item(item), settings.ttl)))
             for key_attributes in (unprocessed or {}).get("Keys", []):
                 key = cache_key(
                     table.region, table.table, key_attributes, prefix=prefix, binary_text="utf-8"
                 )
                 pending.pop(key, None)  # not read: not known to be absent
             for key in pending:
-                self._fill(table.table, key, encode_absent(), settings.absent_ttl)
+                fills.append((table.table, (key, encode_absent(), settings.absent_ttl)))
         except Exception as error:
             self._failed("cache fill", table.table, error)
+            return []
+        return fills
 
-    def _fill(self, table: str, key: str, value: bytes, ttl: float) -> None:
-        try:
-            stored = self.backend.add(key, value, ttl)
-        except Exception as error:
-            self._failed("cache fill", table, error)
-            return
-        self._stats.add(table, "fills" if stored else "fills_skipped")
+    def _fill_many(self, fills: list[_Fill]) -> None:
+        """Add-if-absent every fill with one bulk write (about one deadline if the cache stalls)."""
+        stored = bulk_add(self.backend, [entry for _, entry in fills])
+        for (table, _), outcome in zip(fills, stored, strict=True):
+            if isinstance(outcome, Exception):
+                self._failed("cache fill", table, outcome)
+            else:
+                self._stats.add(table, "fills" if outcome else "fills_skipped")
 
     # Writes -------------------------------------------------------------------
 
@@ -569,10 +584,10 @@ class ReadHooks:
         plan.done = True
         value, ttl = encode_tombstone(), self.config.tombstone_ttl_seconds
         stamp = self.pending.stamp()
-        for table, key in plan.keys:
-            try:
-                self.backend.set(key, value, ttl)
-            except Exception as error:
+        # One bulk write: about one deadline for a whole batch if the cache stalls.
+        written = bulk_set(self.backend, [(key, value, ttl) for _, key in plan.keys])
+        for (table, key), error in zip(plan.keys, written, strict=True):
+            if error is not None:
                 self._failed("cache invalidation", table, error)
                 self._remember_tombstone(table, key)
                 continue
@@ -665,6 +680,9 @@ class ReadHooks:
 
 
 _PLAN_MEMO_SIZE = 4096
+
+#: One fill of a batch: (table, (key, value, ttl)).
+_Fill = tuple[str, Entry]
 
 
 def _answered_as(table: BatchTable, responses: Any, unprocessed: Any) -> str:

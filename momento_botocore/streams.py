@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from momento_botocore.backends.base import Backend
+from momento_botocore.backends.base import Backend, bulk_set
 from momento_botocore.backends.factory import create_backend
 from momento_botocore.config import CacheConfig, TableSettings
 from momento_botocore.entries import EntryKind, encode_absent, encode_item, encode_tombstone
@@ -216,11 +216,14 @@ class StreamInvalidator:
         self._log_skipped(result.skipped)
         failures: list[tuple[CacheWrite, BaseException]] = []
         failed_numbers: set[str] = set()
-        for write, numbers in latest.values():
-            try:
-                self.backend.set(write.key, write.value, write.ttl_seconds)
-            except Exception as error:
-                failures.append((write, error))
+        # One bulk write for the batch: a stalled cache costs about one deadline.
+        written = bulk_set(
+            self.backend,
+            [(write.key, write.value, write.ttl_seconds) for write, _ in latest.values()],
+        )
+        for (write, numbers), failed in zip(latest.values(), written, strict=True):
+            if failed is not None:
+                failures.append((write, failed))
                 failed_numbers.update(numbers)
                 continue
             result.writes += 1

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from momento_botocore.backends import Backend, BatchBackend
+from momento_botocore.backends import Backend, BatchBackend, BulkWriteBackend
+from momento_botocore.backends.base import bulk_add, bulk_set
 
 ALL_BYTES = bytes(range(256))
 
@@ -139,3 +140,92 @@ def test_get_many_does_not_return_expired_entries(any_backend: Backend) -> None:
     time.sleep(0.4)
     assert batch(any_backend).get_many(["short", "long", "short"]) == [None, b"l", None]
     assert any_backend.add("short", b"again", 60) is True
+
+
+# add_many / set_many (optional BulkWriteBackend methods): both built-in backends
+# have them; bulk_add / bulk_set fall back to one call per key for backends without.
+
+
+def bulk(backend: Backend) -> BulkWriteBackend:
+    assert isinstance(backend, BulkWriteBackend)
+    return backend
+
+
+class OneKeyAtATime:
+    """A backend with only the five one-key methods, in front of ``backend``."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.get, self.add, self.set = backend.get, backend.add, backend.set
+        self.delete, self.close = backend.delete, backend.close
+
+
+def test_add_many_stores_only_where_the_key_is_empty_and_answers_in_order(
+    any_backend: Backend,
+) -> None:
+    any_backend.set("b", b"there", 60)
+    entries = [("a", b"1", 60.0), ("b", b"2", 60.0), ("c", ALL_BYTES, 60.0), ("a", b"4", 60.0)]
+    # The repeated key: the first occurrence stores, the second finds it there.
+    assert bulk(any_backend).add_many(entries) == [True, False, True, False]
+    assert batch(any_backend).get_many(["a", "b", "c"]) == [b"1", b"there", ALL_BYTES]
+
+
+def test_set_many_overwrites_every_key_and_the_last_occurrence_wins(
+    any_backend: Backend,
+) -> None:
+    any_backend.set("a", b"old", 60)
+    entries = [("a", b"1", 60.0), ("b", ALL_BYTES, 60.0), ("a", b"3", 60.0)]
+    assert bulk(any_backend).set_many(entries) == [None, None, None]
+    assert batch(any_backend).get_many(["a", "b"]) == [b"3", ALL_BYTES]
+    assert bulk(any_backend).add_many([("a", b"fill", 60.0)]) == [False]
+
+
+def test_bulk_writes_of_many_keys_match_one_key_at_a_time(any_backend: Backend) -> None:
+    keys = [f"k{n}" for n in range(100)]
+    assert bulk(any_backend).set_many([(k, k.encode(), 60.0) for k in keys[::2]]) == [None] * 50
+    added = bulk(any_backend).add_many([(k, b"fill", 60.0) for k in keys])
+    assert added == [n % 2 == 1 for n in range(100)]
+    assert batch(any_backend).get_many(keys) == [
+        k.encode() if n % 2 == 0 else b"fill" for n, k in enumerate(keys)
+    ]
+
+
+def test_bulk_writes_of_nothing_answer_nothing(any_backend: Backend) -> None:
+    assert bulk(any_backend).add_many([]) == []
+    assert bulk(any_backend).set_many([]) == []
+
+
+def test_each_entry_of_a_bulk_write_has_its_own_ttl(any_backend: Backend) -> None:
+    bulk(any_backend).set_many([("s", b"v", 0.3), ("l", b"v", 60.0)])
+    bulk(any_backend).add_many([("as", b"v", 0.3), ("al", b"v", 60.0)])
+    time.sleep(0.4)
+    assert batch(any_backend).get_many(["s", "l", "as", "al"]) == [None, b"v", None, b"v"]
+    assert bulk(any_backend).add_many([("s", b"again", 60.0), ("l", b"x", 60.0)]) == [True, False]
+
+
+@pytest.mark.parametrize("method", ["add_many", "set_many"])
+def test_a_bulk_write_with_a_ttl_that_is_not_positive_writes_nothing(
+    any_backend: Backend, method: str
+) -> None:
+    with pytest.raises(ValueError):
+        getattr(bulk(any_backend), method)([("a", b"v", 60.0), ("b", b"v", 0.0)])
+    assert batch(any_backend).get_many(["a", "b"]) == [None, None]
+
+
+def test_bulk_helpers_write_one_key_at_a_time_where_a_backend_has_no_bulk_methods(
+    any_backend: Backend,
+) -> None:
+    plain = OneKeyAtATime(any_backend)
+    assert not isinstance(plain, BulkWriteBackend)
+    assert bulk_set(plain, [("a", b"1", 60.0), ("b", b"2", 60.0)]) == [None, None]
+    assert bulk_add(plain, [("a", b"x", 60.0), ("c", b"3", 60.0)]) == [False, True]
+    assert batch(any_backend).get_many(["a", "b", "c"]) == [b"1", b"2", b"3"]
+    outcome = bulk_set(plain, [("d", b"v", 60.0), ("e", b"v", -1.0), ("f", b"v", 60.0)])
+    assert outcome[0] is None and isinstance(outcome[1], ValueError) and outcome[2] is None
+
+
+def test_bulk_helpers_never_raise(any_backend: Backend) -> None:
+    # The backend's own method raises (a bad TTL): every entry comes back as its error.
+    outcome = bulk_add(any_backend, [("a", b"v", 60.0), ("b", b"v", 0.0)])
+    assert len(outcome) == 2 and all(isinstance(error, ValueError) for error in outcome)
+    assert bulk_set(any_backend, []) == []

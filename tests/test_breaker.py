@@ -230,3 +230,50 @@ def test_an_empty_get_many_leaves_a_half_open_breaker_to_a_real_probe() -> None:
     with pytest.raises(BackendError, match="down"):
         backend.get_many(["k"])  # this is the probe, and it fails
     assert backend.breaker.state is BreakerState.OPEN
+
+
+class OneKeyBackend:
+    """Only the five one-key methods (no add_many/set_many); every write fails while broken."""
+
+    def __init__(self) -> None:
+        self.memory = MemoryBackend()
+        self.writes = 0
+        self.broken = True
+
+    def get(self, key: str) -> bytes | None:
+        return self.memory.get(key)
+
+    def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        self._write()
+        return self.memory.add(key, value, ttl_seconds)
+
+    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        self._write()
+        self.memory.set(key, value, ttl_seconds)
+
+    def delete(self, key: str) -> None:
+        self.memory.delete(key)
+
+    def close(self) -> None:
+        pass
+
+    def _write(self) -> None:
+        self.writes += 1
+        if self.broken:
+            raise BackendError("down")
+
+
+@pytest.mark.parametrize("method", ["add_many", "set_many"])
+def test_bulk_writes_to_a_backend_without_them_count_key_by_key(method: str) -> None:
+    # Such a backend writes one key after another: counted once, a stalled one
+    # would cost one deadline per key however many keys failed.
+    inner = OneKeyBackend()
+    backend = CircuitBreakerBackend(inner, CircuitBreaker(3, 60.0))
+    outcome = getattr(backend, method)([(f"k{n}", b"v", 60.0) for n in range(10)])
+    assert inner.writes == 3  # then the breaker opened: the others never reached it
+    assert all(isinstance(error, BackendError) for error in outcome)
+    assert all(isinstance(error, CircuitOpenError) for error in outcome[3:])
+    inner.broken = False
+    backend.breaker.record_success()
+    outcome = getattr(backend, method)([("a", b"v", 60.0), ("b", b"v", 60.0)])
+    assert outcome == ([True, True] if method == "add_many" else [None, None])

@@ -6,6 +6,7 @@ from momento_botocore.backends.base import (
     Backend,
     BackendError,
     BatchBackend,
+    BulkWriteBackend,
     IdentifiedBackend,
     cache_identity,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "Backend",
     "BackendError",
     "BatchBackend",
+    "BulkWriteBackend",
     "CircuitBreakerBackend",
     "CircuitOpenError",
     "IdentifiedBackend",

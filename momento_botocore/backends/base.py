@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Hashable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+#: One entry of a bulk write: (key, value, ttl_seconds).
+Entry = tuple[str, bytes, float]
+_R = TypeVar("_R")
 
 
 class BackendError(Exception):
@@ -49,6 +53,68 @@ class BatchBackend(Backend, Protocol):
         """The values stored under ``keys``, in the same order (None where there is
         none). Raises when the lookup failed: then every key counts as a miss."""
         ...
+
+
+@runtime_checkable
+class BulkWriteBackend(Backend, Protocol):
+    """A backend that can write many entries in one call (optional: without these
+    methods, entries are written one call per key, as before).
+
+    Each answers per entry, in order: what :meth:`Backend.add` would have returned
+    (or None for ``set``), or the exception that says the entry was not written
+    (the call failed, or was not tried after another one of the batch failed).
+    They may also raise: then no entry counts as written. A ttl that is not
+    positive raises ValueError before anything is written.
+    """
+
+    def add_many(self, entries: Sequence[Entry]) -> list[bool | Exception]:
+        """``add`` for every ``(key, value, ttl_seconds)``: True where stored."""
+        ...
+
+    def set_many(self, entries: Sequence[Entry]) -> list[Exception | None]:
+        """``set`` for every ``(key, value, ttl_seconds)``: None where written."""
+        ...
+
+
+def bulk_add(backend: Backend, entries: Sequence[Entry]) -> list[bool | Exception]:
+    """``backend.add_many(entries)`` if it has it, else ``add`` per entry. Never
+    raises: an exception stands for an entry not stored (a failed call, every entry)."""
+    return _bulk(backend, "add_many", entries, lambda entry: backend.add(*entry))
+
+
+def bulk_set(backend: Backend, entries: Sequence[Entry]) -> list[Exception | None]:
+    """``backend.set_many(entries)`` if it has it, else ``set`` per entry. Never
+    raises: an exception stands for an entry not written (a failed call, every entry)."""
+    return _bulk(backend, "set_many", entries, lambda entry: backend.set(*entry))
+
+
+def write_each(entries: Sequence[Entry], write: Callable[[Entry], _R]) -> list[_R | Exception]:
+    """``write`` every entry in turn; a failed one is its exception, the others go on."""
+    results: list[_R | Exception] = []
+    for entry in entries:
+        try:
+            results.append(write(entry))
+        except Exception as error:
+            results.append(error)
+    return results
+
+
+def _bulk(
+    backend: Backend, name: str, entries: Sequence[Entry], write: Callable[[Entry], _R]
+) -> list[_R | Exception]:
+    if not entries:
+        return []
+    many = getattr(backend, name, None)
+    if many is None:
+        return write_each(entries, write)
+    try:
+        results = list(many(entries))
+    except Exception as error:
+        return [error] * len(entries)
+    if len(results) != len(entries):
+        wrong = BackendError(f"{name} gave {len(results)} results for {len(entries)} entries")
+        return [wrong] * len(entries)
+    return results
 
 
 @runtime_checkable

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from typing import TypeVar
 
-from momento_botocore.backends.base import Backend, BackendError, BatchBackend, cache_identity
+from momento_botocore.backends.base import (
+    Backend,
+    BackendError,
+    BatchBackend,
+    Entry,
+    cache_identity,
+    write_each,
+)
 from momento_botocore.breaker import BreakerState, CircuitBreaker
 from momento_botocore.stats import logger
 
@@ -22,7 +29,9 @@ class CircuitBreakerBackend:
 
     Any exception from the wrapped backend is a failure; a miss (None) or a refused
     add (False) is a success: the backend answered. A ``get_many`` is one call:
-    one check, one success or failure, however many keys it has.
+    one check, one success or failure, however many keys it has. So are an
+    ``add_many`` and a ``set_many`` when the wrapped backend has them (one failure
+    if any entry failed); without them, each entry is one call, as ``add``/``set``.
     """
 
     def __init__(self, backend: Backend, breaker: CircuitBreaker | None = None) -> None:
@@ -47,6 +56,18 @@ class CircuitBreakerBackend:
     def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         self._call("set", lambda: self.backend.set(key, value, ttl_seconds))
 
+    def add_many(self, entries: Sequence[Entry]) -> list[bool | Exception]:
+        add_many = getattr(self.backend, "add_many", None)
+        if add_many is None:
+            return write_each(entries, lambda entry: self.add(*entry))
+        return self._call_many("add_many", entries, add_many)
+
+    def set_many(self, entries: Sequence[Entry]) -> list[Exception | None]:
+        set_many = getattr(self.backend, "set_many", None)
+        if set_many is None:
+            return write_each(entries, lambda entry: self.set(*entry))
+        return self._call_many("set_many", entries, set_many)
+
     def delete(self, key: str) -> None:
         self._call("delete", lambda: self.backend.delete(key))
 
@@ -58,29 +79,57 @@ class CircuitBreakerBackend:
         return cache_identity(self.backend)
 
     def _call(self, name: str, call: Callable[[], T]) -> T:
+        self._check(name)
+        try:
+            result = call()
+        except Exception as error:
+            self._failure(error)
+            raise
+        self._success()
+        return result
+
+    def _call_many(
+        self, name: str, entries: Sequence[Entry], call: Callable[[Sequence[Entry]], list[T]]
+    ) -> list[T]:
+        """One breaker call for a bulk write: a failure if it raised or any entry failed."""
+        if not entries:
+            return []  # no call to make: leave the breaker (and a half-open probe) alone
+        self._check(name)
+        try:
+            results = call(entries)
+        except Exception as error:
+            self._failure(error)
+            raise
+        failed = next((result for result in results if isinstance(result, Exception)), None)
+        if failed is not None:
+            self._failure(failed)
+        else:
+            self._success()
+        return results
+
+    def _check(self, name: str) -> None:
         if not self.breaker.allow():
             raise CircuitOpenError(
                 f"{name} refused: the circuit breaker is open after "
                 f"{self.breaker.failure_threshold} consecutive cache failures"
             )
-        try:
-            result = call()
-        except Exception as error:
-            was_closed = self.breaker.state is BreakerState.CLOSED
-            opened = self.breaker.times_opened
-            self.breaker.record_failure()
-            if was_closed and self.breaker.times_opened > opened:
-                logger.warning(
-                    "momento-botocore: circuit breaker open after %d consecutive cache "
-                    "failures (last: %s); cache calls are skipped, probed every %.3g s",
-                    self.breaker.failure_threshold,
-                    error,
-                    self.breaker.cooldown,
-                )
-            raise
+
+    def _failure(self, error: Exception) -> None:
+        was_closed = self.breaker.state is BreakerState.CLOSED
+        opened = self.breaker.times_opened
+        self.breaker.record_failure()
+        if was_closed and self.breaker.times_opened > opened:
+            logger.warning(
+                "momento-botocore: circuit breaker open after %d consecutive cache "
+                "failures (last: %s); cache calls are skipped, probed every %.3g s",
+                self.breaker.failure_threshold,
+                error,
+                self.breaker.cooldown,
+            )
+
+    def _success(self) -> None:
         if self.breaker.state is not BreakerState.CLOSED:
             self.breaker.record_success()
             logger.info("momento-botocore: circuit breaker closed: the cache answers again")
         else:
             self.breaker.record_success()
-        return result

@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import cast
 
+from momento_botocore.backends.base import Entry, write_each
+
 Clock = Callable[[], float]
 _VALUE, _EXPIRES = itemgetter(0), itemgetter(1)
 
@@ -86,6 +88,32 @@ class MemoryBackend:
         with self._lock:
             self._store(key, value, ttl_seconds)
 
+    def add_many(self, entries: Sequence[Entry]) -> list[bool | Exception]:
+        """``add`` for every entry, in order, under one lock and one clock reading."""
+        if type(self).add is not MemoryBackend.add:  # a subclass's add decides
+            return write_each(entries, lambda entry: self.add(*entry))
+        _check_ttls(entries)
+        stored = self._entries
+        results: list[bool | Exception] = []
+        with self._lock:
+            now = self._clock()
+            for key, value, ttl in entries:
+                found = stored.get(key)
+                fresh = found is not None and found[1] > now
+                results.append(False if fresh else self._store(key, value, ttl, now))
+        return results
+
+    def set_many(self, entries: Sequence[Entry]) -> list[Exception | None]:
+        """``set`` for every entry, in order, under one lock and one clock reading."""
+        if type(self).set is not MemoryBackend.set:  # a subclass's set decides
+            return write_each(entries, lambda entry: self.set(*entry))
+        _check_ttls(entries)
+        with self._lock:
+            now = self._clock()
+            for key, value, ttl in entries:
+                self._store(key, value, ttl, now)
+        return [None] * len(entries)
+
     def delete(self, key: str) -> None:
         with self._lock:
             if key in self._entries:
@@ -105,15 +133,17 @@ class MemoryBackend:
         """Bytes held (keys and values)."""
         return self._bytes
 
-    def _store(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+    def _store(self, key: str, value: bytes, ttl_seconds: float, now: float | None = None) -> bool:
         if ttl_seconds <= 0:
             raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")
+        if now is None:
+            now = self._clock()
         if key in self._entries:
             self._remove(key)
         size = len(key) + len(value)
         if size > self._max_bytes:
             return False  # larger than the whole cache: never stored
-        self._entries[key] = (bytes(value), self._clock() + ttl_seconds)
+        self._entries[key] = (bytes(value), now + ttl_seconds)
         self._bytes += size
         while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
             oldest = next(iter(self._entries))
@@ -123,3 +153,9 @@ class MemoryBackend:
     def _remove(self, key: str) -> None:
         value, _ = self._entries.pop(key)
         self._bytes -= len(key) + len(value)
+
+
+def _check_ttls(entries: Sequence[Entry]) -> None:
+    for _, _, ttl_seconds in entries:
+        if not ttl_seconds > 0:
+            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from momento import CacheClient, Configurations, CredentialProvider
 from momento.config import Configuration
@@ -26,7 +26,7 @@ from momento.responses import CacheDelete, CacheGet, CacheSet, CacheSetIfNotExis
 from momento.retry import DefaultEligibilityStrategy, RetryableProps, RetryStrategy
 
 from momento_botocore import environment as env
-from momento_botocore.backends.base import BackendError
+from momento_botocore.backends.base import BackendError, Entry
 from momento_botocore.config import (
     DEFAULT_MOMENTO_REQUEST_TIMEOUT,
     MAX_TTL_SECONDS,
@@ -40,8 +40,11 @@ from momento_botocore.stats import logger
 DEFAULT_MAX_ITEM_BYTES = 4 * 1024 * 1024
 #: Only used when a call gives no TTL, which this backend never does.
 _DEFAULT_TTL = timedelta(seconds=60)
-#: Lookups of one ``get_many`` in flight at once (the calling thread and pool threads).
+#: Calls of one ``get_many``, ``add_many`` or ``set_many`` in flight at once (the
+#: calling thread and pool threads).
 DEFAULT_MAX_CONCURRENCY = 16
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class _DropRequestFailureWarnings(logging.Filter):
@@ -264,25 +267,29 @@ class MomentoBackend:
         """
         if len(keys) <= 1:
             return [self.get(key) for key in keys]
-        batch = _Batch(keys, self.get)
-        helpers: list[Future[None]] = []
-        if self.max_concurrency > 1:
-            try:
-                pool = self._batch_pool()
-            except RuntimeError as error:
-                raise BackendError(f"momento get_many failed: {error}") from None
-            try:
-                for _ in range(min(self.max_concurrency, len(keys)) - 1):
-                    helpers.append(pool.submit(batch.work))
-            except RuntimeError as error:  # closed meanwhile, or the interpreter is exiting
-                batch.fail(BackendError(f"momento get_many failed: {error}"))
-        batch.work()  # the calling thread looks keys up too: progress even if the pool is busy
-        for helper in helpers:
-            helper.cancel()  # not started: the keys are all taken (or given up)
-        for helper in helpers:
-            if not helper.cancelled():
-                helper.result()  # ends with the lookup it is doing, if any
+        batch = _Batch("get_many", keys, self.get)
+        self._run(batch)
         return batch.values()
+
+    def add_many(self, entries: Sequence[Entry]) -> list[bool | Exception]:
+        """``add`` for every entry, concurrently, as ``get_many`` looks keys up: a
+        stalled server costs about one deadline. Per entry: True (stored), False
+        (a value was there, or too large), or the error that kept it out (entries
+        not tried after the first failure get a :class:`BackendError`)."""
+        for _, _, ttl_seconds in entries:
+            _ttl(ttl_seconds)  # a bad TTL raises before anything is written
+        batch = _Batch("add_many", entries, lambda entry: self.add(*entry))
+        self._run(batch)
+        return batch.outcomes()
+
+    def set_many(self, entries: Sequence[Entry]) -> list[Exception | None]:
+        """``set`` for every entry, concurrently, as :meth:`add_many`: None where
+        written, else the error that kept it out."""
+        for _, _, ttl_seconds in entries:
+            _ttl(ttl_seconds)
+        batch = _Batch("set_many", entries, lambda entry: self.set(*entry))
+        self._run(batch)
+        return batch.outcomes()
 
     def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
         if self._too_large(key, value):
@@ -316,6 +323,25 @@ class MomentoBackend:
             pool.shutdown(wait=True, cancel_futures=True)
         self._client.__exit__(None, None, None)
 
+    def _run(self, batch: _Batch[Any, Any]) -> None:
+        """Work ``batch`` off on the calling thread and up to ``max_concurrency - 1``
+        pool threads; returns when no call of it is in flight any more."""
+        helpers: list[Future[None]] = []
+        wanted = min(self.max_concurrency, len(batch)) - 1
+        if wanted > 0:
+            try:
+                pool = self._batch_pool()
+                for _ in range(wanted):
+                    helpers.append(pool.submit(batch.work))
+            except RuntimeError as error:  # closed, or the interpreter is exiting
+                batch.fail(BackendError(f"momento {batch.name} failed: {error}"))
+        batch.work()  # the calling thread works too: progress even if the pool is busy
+        for helper in helpers:
+            helper.cancel()  # not started: the items are all taken (or given up)
+        for helper in helpers:
+            if not helper.cancelled():
+                helper.result()  # ends with the call it is making, if any
+
     def _batch_pool(self) -> ThreadPoolExecutor:
         with self._pool_lock:
             if self._closed:
@@ -334,55 +360,82 @@ class MomentoBackend:
         return True
 
 
-class _Batch:
-    """The keys of one ``get_many`` call, shared by the threads looking them up.
+class _Batch(Generic[T, R]):
+    """The items of one ``get_many``, ``add_many`` or ``set_many`` call, shared by the
+    threads working on them.
 
     The SDK's sync client may be used from many threads (read in momento 1.29.1):
-    each ``get`` is one unary call on the client's one gRPC channel (channels are
+    each call is one unary call on the client's one gRPC channel (channels are
     thread-safe); its interceptors keep no per-call state (only a "headers sent
     once" flag, whose race at worst sends the agent header twice), and it has one
     data client, so its round-robin index never changes.
     """
 
-    def __init__(self, keys: Sequence[str], get: Callable[[str], bytes | None]) -> None:
-        self._keys = keys
-        self._get = get
+    def __init__(self, name: str, items: Sequence[T], call: Callable[[T], R]) -> None:
+        self.name = name
+        self._items = items
+        self._call = call
         self._lock = threading.Lock()
         self._next = 0
-        self._found: list[bytes | None] = [None] * len(keys)
+        self._done: dict[int, R] = {}
+        self._failed: dict[int, Exception] = {}
         self._errors: list[Exception] = []
         self._given_up = 0
 
+    def __len__(self) -> int:
+        return len(self._items)
+
     def work(self) -> None:
-        """Look keys up until none is left or one lookup failed."""
+        """Make calls until no item is left or one call failed."""
         while (index := self._take()) is not None:
             try:
-                self._found[index] = self._get(self._keys[index])
+                self._done[index] = self._call(self._items[index])
             except Exception as error:
-                self.fail(error)
+                self.fail(error, index)
 
-    def fail(self, error: Exception) -> None:
+    def fail(self, error: Exception, index: int | None = None) -> None:
         with self._lock:
             self._errors.append(error)
+            if index is not None:
+                self._failed[index] = error
 
-    def values(self) -> list[bytes | None]:
-        if not self._errors:
-            return self._found
+    def values(self) -> list[R | None]:
+        """Every item's answer; raises :class:`BackendError` if any call failed."""
+        if self._errors:
+            raise self._summary("looked up") from self._errors[0]
+        done = self._done
+        return [done.get(index) for index in range(len(self._items))]
+
+    def outcomes(self) -> list[R | Exception]:
+        """Per item: its answer, its call's error, or (not tried) a summary error."""
+        results: list[R | Exception] = []
+        untried: BackendError | None = None
+        for index in range(len(self._items)):
+            if index in self._done:
+                results.append(self._done[index])
+            elif index in self._failed:
+                results.append(self._failed[index])
+            else:
+                untried = untried or self._summary("tried")
+                results.append(untried)
+        return results
+
+    def _summary(self, verb: str) -> BackendError:
         first = self._errors[0]
-        detail = str(first) if isinstance(first, BackendError) else f"momento get: {first!r}"
-        raise BackendError(
-            f"{detail} (get_many: {len(self._errors)} failed, {self._given_up} not "
-            f"looked up, of {len(self._keys)} keys)"
-        ) from first
+        detail = str(first) if isinstance(first, BackendError) else f"momento: {first!r}"
+        return BackendError(
+            f"{detail} ({self.name}: {len(self._errors)} failed, {self._given_up} not "
+            f"{verb}, of {len(self._items)} keys)"
+        )
 
     def _take(self) -> int | None:
         with self._lock:
             index = self._next
-            if index >= len(self._keys):
+            if index >= len(self._items):
                 return None
             if self._errors:
-                self._given_up = len(self._keys) - index
-                self._next = len(self._keys)
+                self._given_up = len(self._items) - index
+                self._next = len(self._items)
                 return None
             self._next = index + 1
             return index
