@@ -41,6 +41,7 @@ from momento_botocore.entries import (
     encode_tombstone,
     remembered_items,
 )
+from momento_botocore.integrity import all_keys_match, key_matches
 from momento_botocore.keys import cache_key
 from momento_botocore.pending import shared as shared_pending
 from momento_botocore.policy import (
@@ -173,7 +174,9 @@ class ReadHooks:
             known = self._plans.get(token)
             if known is not None:
                 table, key, settings = known
-                context[CONTEXT_KEY] = ReadPlan(table, key, settings, None, self._clock())
+                known_plan = ReadPlan(table, key, settings, None, self._clock())
+                known_plan.request_key = params["Key"]
+                context[CONTEXT_KEY] = known_plan
                 return
         try:
             plan = plan_get_item(
@@ -184,6 +187,7 @@ class ReadHooks:
                 now=self._clock(),
             )
             if type(plan) is ReadPlan:
+                plan.request_key = params.get("Key")
                 context[CONTEXT_KEY] = plan
                 if token is not None and plan.projection is None and plan.consumed_capacity is None:
                     if len(self._plans) >= _PLAN_MEMO_SIZE:
@@ -216,6 +220,15 @@ class ReadHooks:
                 self._discard(plan.table, plan.key)
             self._stats.add(plan.table, "misses")
             return None
+        item = entry.item
+        if (
+            item is not None
+            and plan.request_key is not None
+            and not key_matches(item, plan.request_key)
+        ):
+            self._discard(plan.table, plan.key, "an item under another item's key")
+            self._stats.add(plan.table, "misses")
+            return None
         plan.hit = True
         self._stats.add(plan.table, "hits")
         metadata = {
@@ -224,7 +237,6 @@ class ReadHooks:
             "HTTPHeaders": {CACHE_HEADER: "hit"},
             "RetryAttempts": 0,
         }
-        item = entry.item
         if item is not None and plan.projection is not None:
             item = plan.projection.apply(item)
         if plan.consumed_capacity is None:  # the usual case: one dict literal
@@ -347,7 +359,8 @@ class ReadHooks:
                 found = self._unless_pending(table.table, keys, found, plan, skips)
             items = remembered_items(found)
             projection = table.projection
-            if None not in items:  # every key a hit, on an entry decoded before
+            # Every key a hit, on an entry decoded before, and each the item asked for.
+            if None not in items and all_keys_match(items, table.key_attributes):  # type: ignore[arg-type]
                 hits = cast("list[dict[str, Any]]", items)
                 if projection is not None:
                     hits = [projection.apply(item) for item in hits]
@@ -368,6 +381,10 @@ class ReadHooks:
                             self._discard(table.table, key)
                         continue
                     item = entry.item
+                if item is not None and not key_matches(item, key_attributes):
+                    missed[key] = key_attributes
+                    self._discard(table.table, key, "an item under another item's key")
+                    continue
                 hit_count += 1
                 if item is not None:  # an ABSENT entry: a hit with nothing to return
                     hits.append(item if projection is None else projection.apply(item))
@@ -390,8 +407,11 @@ class ReadHooks:
                 found.append(None)
         return found
 
-    def _discard(self, table: str, key: str) -> None:
-        self._failed("decoding a cache entry", table, ValueError("undecodable entry"))
+    def _discard(self, table: str, key: str, what: str = "an undecodable entry") -> None:
+        """Garbage under ``key`` (not an entry, or not the item asked for): delete it.
+        Counted as ``garbage``, not as an error: the cache itself answered."""
+        self._stats.add(table, "garbage")
+        self._reporter.report("reading a cache entry", GarbageEntry(f"{what}; deleted"))
         try:
             self.backend.delete(key)
         except Exception as error:
@@ -701,6 +721,10 @@ def _identity_of(backend: Backend) -> Hashable:
         ErrorReporter().report("naming the cache (cache_identity)", error)
         return SameObject(backend)
     return identity
+
+
+class GarbageEntry(Exception):
+    """What the cache held under a key was not the entry of that key."""
 
 
 class PendingTombstonesFull(Exception):

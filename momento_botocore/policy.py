@@ -36,6 +36,8 @@ class ReadPlan:
     sent: bool = False
     #: Applied to the full item, from the cache or from DynamoDB (asked without it).
     projection: Projection | None = None
+    #: The request's Key (wire format): a cached item must have it (integrity.py).
+    request_key: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

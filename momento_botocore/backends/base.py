@@ -6,6 +6,11 @@ import weakref
 from collections.abc import Hashable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+#: What ``get`` returns for a value that is stored but cannot be received (larger than
+#: the client's receive limit). Never a valid entry: readers treat it as garbage and
+#: delete it. Not an error either: the cache answered (a circuit breaker counts a success).
+UNREADABLE = b"momento-botocore: stored value could not be received"
+
 
 class BackendError(Exception):
     """A cache operation failed (unreachable, timed out, refused).
