@@ -729,10 +729,9 @@ class ReadHooks:
         older than the write, and would verify an old entry)."""
         try:
             fence = self.fences.look(plan.table, plan.key)
-        except Exception as error:  # a bug if it happens: no cache for this read
-            plan.hit = True
+        except Exception as error:  # a bug if it happens: the safe answer is "fenced"
             self._failed("checking fences", plan.table, error)
-            return
+            fence = FencedRead(0, None)
         if fence is not None:
             plan.fence = fence
             params["ConsistentRead"] = True
