@@ -49,6 +49,9 @@ from momento_botocore.entries import (
     encode_tombstone,
     remembered_items,
 )
+from momento_botocore.fences import FencedRead, same_item
+from momento_botocore.fences import for_cache as fences_for_cache
+from momento_botocore.integrity import all_keys_match, key_matches
 from momento_botocore.keys import cache_key
 from momento_botocore.pending import shared as shared_pending
 from momento_botocore.policy import (
@@ -152,6 +155,8 @@ class ReadHooks:
             retry_interval=config.tombstone_retry_interval,
             clock=clock,
         )
+        #: Keys this process wrote: their reads verify entries first. One per cache too.
+        self.fences = fences_for_cache(self.pending, clock=clock)
         self._planners: dict[str, Callable[[str, Any, Any], None]] = {
             "BatchGetItem": self._plan_batch_get,
             **dict.fromkeys(WRITE_OPERATIONS, self._plan_write),
@@ -181,7 +186,11 @@ class ReadHooks:
             known = self._plans.get(token)
             if known is not None:
                 table, key, settings = known
-                context[CONTEXT_KEY] = ReadPlan(table, key, settings, None, self._clock())
+                known_plan = ReadPlan(table, key, settings, None, self._clock())
+                known_plan.request_key = params["Key"]
+                context[CONTEXT_KEY] = known_plan
+                if self.fences.active:
+                    self._fence_read(known_plan, params)
                 return
         try:
             plan = plan_get_item(
@@ -192,7 +201,10 @@ class ReadHooks:
                 now=self._clock(),
             )
             if type(plan) is ReadPlan:
+                plan.request_key = params.get("Key")
                 context[CONTEXT_KEY] = plan
+                if self.fences.active:
+                    self._fence_read(plan, params)
                 if token is not None and plan.projection is None and plan.consumed_capacity is None:
                     if len(self._plans) >= _PLAN_MEMO_SIZE:
                         self._plans.clear()
@@ -224,6 +236,21 @@ class ReadHooks:
                 self._discard(plan.table, plan.key)
             self._stats.add(plan.table, "misses")
             return None
+        item = entry.item
+        if (
+            item is not None
+            and plan.request_key is not None
+            and not key_matches(item, plan.request_key)
+        ):
+            self._discard(plan.table, plan.key, "an item under another item's key")
+            self._stats.add(plan.table, "misses")
+            return None
+        fence = plan.fence
+        if fence is not None and raw != fence.verified:
+            # Perhaps an old stream refresh after our own write: ask DynamoDB (fences.py).
+            fence.entry, fence.item = raw, item
+            self._stats.add(plan.table, "fenced_reads")
+            return None
         plan.hit = True
         self._stats.add(plan.table, "hits")
         metadata = {
@@ -232,7 +259,6 @@ class ReadHooks:
             "HTTPHeaders": {CACHE_HEADER: "hit"},
             "RetryAttempts": 0,
         }
-        item = entry.item
         if item is not None and plan.projection is not None:
             item = plan.projection.apply(item)
         if plan.consumed_capacity is None:  # the usual case: one dict literal
@@ -266,6 +292,15 @@ class ReadHooks:
             headers = parsed.get("ResponseMetadata", {}).get("HTTPHeaders")
             if isinstance(headers, dict):
                 headers[CACHE_HEADER] = "miss"
+            fence = plan.fence
+            if fence is not None:
+                item = parsed.get("Item")
+                if fence.entry is not None:  # no fill: the entry is there
+                    self._settle_fenced(plan.table, plan.key, fence, item)
+                    return
+                # The fill below (if it lands) holds DynamoDB's answer: already verified.
+                value = encode_absent() if item is None else encode_item(item)
+                self.fences.verify(plan.key, fence.stamp, value)
             if self._clock() - plan.started >= _fill_window(self.config, plan.settings):
                 # A write may have come and gone (with its tombstone) since we read.
                 self._stats.add(plan.table, "fills_skipped")
@@ -323,6 +358,8 @@ class ReadHooks:
                         if name not in PROJECTION_PARAMS  # fetch full items, to fill
                     }
                     request["Keys"] = list(missed.values())
+                    if plan.fenced and any(key in plan.fenced for key in missed):
+                        request["ConsistentRead"] = True  # see _fence_read
                     request_items[table.name] = request
             params["RequestItems"] = request_items
         else:
@@ -353,9 +390,12 @@ class ReadHooks:
                 found = [None] * len(keys)
             if skips is not None:  # keys whose tombstone is not written yet are misses
                 found = self._unless_pending(table.table, keys, found, plan, skips)
+            if self.fences.active:  # unverified entries of fenced keys are misses
+                found = self._unless_fenced(table, found, plan)
             items = remembered_items(found)
             projection = table.projection
-            if None not in items:  # every key a hit, on an entry decoded before
+            # Every key a hit, on an entry decoded before, and each the item asked for.
+            if None not in items and all_keys_match(items, table.key_attributes):  # type: ignore[arg-type]
                 hits = cast("list[dict[str, Any]]", items)
                 if projection is not None:
                     hits = [projection.apply(item) for item in hits]
@@ -376,6 +416,10 @@ class ReadHooks:
                             self._discard(table.table, key)
                         continue
                     item = entry.item
+                if item is not None and not key_matches(item, key_attributes):
+                    missed[key] = key_attributes
+                    self._discard(table.table, key, "an item under another item's key")
+                    continue
                 hit_count += 1
                 if item is not None:  # an ABSENT entry: a hit with nothing to return
                     hits.append(item if projection is None else projection.apply(item))
@@ -384,6 +428,33 @@ class ReadHooks:
                 self._stats.add(table.table, "misses", len(missed))
             if hit_count:
                 self._stats.add(table.table, "hits", hit_count)
+
+    def _unless_fenced(
+        self, table: BatchTable, found: list[bytes | None], plan: BatchPlan
+    ) -> list[bytes | None]:
+        """``found`` with the ITEM/ABSENT entries of fenced keys that are not verified
+        turned into misses; each fenced key is remembered in the plan."""
+        look = self.fences.look
+        copied = False
+        for index, key in enumerate(table.keys):
+            fence = look(table.table, key)
+            if fence is None:
+                continue
+            plan.fenced[key] = fence
+            raw = found[index]
+            if raw is None or raw == fence.verified:
+                continue
+            entry = decode(raw)
+            if entry is None or entry.kind is EntryKind.TOMBSTONE:
+                continue  # a miss anyway (garbage is deleted by the caller)
+            if entry.item is not None and not key_matches(entry.item, table.key_attributes[index]):
+                continue  # garbage: the caller deletes it
+            fence.entry, fence.item = raw, entry.item
+            if not copied:
+                found, copied = list(found), True
+            found[index] = None
+            self._stats.add(table.table, "fenced_reads")
+        return found
 
     def _get_each(self, table: str, keys: list[str], plan: BatchPlan) -> list[bytes | None]:
         """Per-key get, for backends without get_many: a failed key is a miss."""
@@ -398,8 +469,11 @@ class ReadHooks:
                 found.append(None)
         return found
 
-    def _discard(self, table: str, key: str) -> None:
-        self._failed("decoding a cache entry", table, ValueError("undecodable entry"))
+    def _discard(self, table: str, key: str, what: str = "an undecodable entry") -> None:
+        """Garbage under ``key`` (not an entry, or not the item asked for): delete it.
+        Counted as ``garbage``, not as an error: the cache itself answered."""
+        self._stats.add(table, "garbage")
+        self._reporter.report("reading a cache entry", GarbageEntry(f"{what}; deleted"))
         try:
             self.backend.delete(key)
         except Exception as error:
@@ -469,6 +543,8 @@ class ReadHooks:
             left = unprocessed.get(name)
             if left is not None:  # resubmittable as the caller asked it, projection included
                 unprocessed[name] = {**table.request_extras, "Keys": left.get("Keys", [])}
+            if plan.fenced and plan.sent:
+                missed = self._settle_fenced_batch(table, missed, fetched, left, plan.fenced)
             if fill:
                 fills.extend(self._batch_table_fills(table, missed, fetched, left))
         if fills:
@@ -477,6 +553,48 @@ class ReadHooks:
             consumed = parsed.setdefault("ConsumedCapacity", [])
             for table in fully_cached:
                 consumed.append(consumed_capacity_of_hit(table.table, plan.consumed_capacity))
+
+    def _settle_fenced_batch(
+        self,
+        table: BatchTable,
+        missed: dict[str, Mapping[str, Any]],
+        fetched: list[dict[str, Any]],
+        unprocessed: Any,
+        fenced: dict[str, FencedRead],
+    ) -> dict[str, Mapping[str, Any]]:
+        """The batch's fenced keys that DynamoDB answered: settle the skipped entries
+        (those keys are not filled: they are returned without them) and verify what
+        the fill will store for the others."""
+        left = (unprocessed or {}).get("Keys") or []
+        to_fill = dict(missed)
+        for key, key_attributes in missed.items():
+            fence = fenced.get(key)
+            if fence is None or any(key_matches(k, key_attributes) for k in left):
+                continue  # not fenced, or not read
+            item = next((i for i in fetched if key_matches(i, key_attributes)), None)
+            if fence.entry is not None:
+                del to_fill[key]
+                self._settle_fenced(table.table, key, fence, item)
+            else:
+                value = encode_absent() if item is None else encode_item(item)
+                self.fences.verify(key, fence.stamp, value)
+        return to_fill
+
+    def _settle_fenced(
+        self, table: str, key: str, fence: FencedRead, item: Mapping[str, Any] | None
+    ) -> None:
+        """DynamoDB answered (consistently) a read that skipped an entry of a fenced key:
+        the entry is verified if it holds the same, else it is older than the answer
+        and a tombstone replaces it (for every reader of the cache)."""
+        assert fence.entry is not None
+        if same_item(fence.item, item):
+            self.fences.verify(key, fence.stamp, fence.entry)
+            return
+        self._stats.add(table, "stale_entries")
+        try:
+            self.backend.set(key, encode_tombstone(), self.config.tombstone_ttl_seconds)
+        except Exception as error:
+            self._failed("cache invalidation", table, error)
 
     def _batch_table_fills(
         self,
@@ -582,6 +700,7 @@ class ReadHooks:
         if plan.done:
             return
         plan.done = True
+        self._fence_written(plan)
         value, ttl = encode_tombstone(), self.config.tombstone_ttl_seconds
         stamp = self.pending.stamp()
         # One bulk write: about one deadline for a whole batch if the cache stalls.
@@ -596,6 +715,41 @@ class ReadHooks:
                 self.pending.written(key, stamp, self._stats.add)
         if self.pending.active:
             self._retry_tombstones()
+
+    # Own writes win (fences.py) -------------------------------------------------
+
+    def _fence_written(self, plan: WritePlan) -> None:
+        """Fence every key of an acknowledged (or perhaps applied) write."""
+        for table, key in plan.keys:
+            settings = self._settings_for(table)
+            horizon = MAX_TTL_SECONDS if settings is None else _guard_horizon(self.config, settings)
+            try:
+                fenced = self.fences.fence(table, key, horizon)
+            except Exception as error:  # a bug if it happens
+                self._failed("fencing a written key", table, error)
+                continue
+            if not fenced:
+                self._stats.add(table, "fences_overflowed")
+                self._reporter.report(
+                    "fencing a written key",
+                    FencesFull(
+                        f"{self.fences.max_keys} written keys are fenced; every read of "
+                        f"table {table!r} is checked with DynamoDB for the next {horizon:.0f} s"
+                    ),
+                )
+
+    def _fence_read(self, plan: ReadPlan, params: Any) -> None:
+        """A GetItem of a fenced key: remember the fence; should the read reach
+        DynamoDB, it is strongly consistent (an eventually consistent answer may be
+        older than the write, and would verify an old entry)."""
+        try:
+            fence = self.fences.look(plan.table, plan.key)
+        except Exception as error:  # a bug if it happens: the safe answer is "fenced"
+            self._failed("checking fences", plan.table, error)
+            fence = FencedRead(0, None)
+        if fence is not None:
+            plan.fence = fence
+            params["ConsistentRead"] = True
 
     # Tombstones not written yet (pending.py) ------------------------------------
 
@@ -719,6 +873,14 @@ def _identity_of(backend: Backend) -> Hashable:
         ErrorReporter().report("naming the cache (cache_identity)", error)
         return SameObject(backend)
     return identity
+
+
+class FencesFull(Exception):
+    """Too many written keys are fenced: a table's reads are all checked for a while."""
+
+
+class GarbageEntry(Exception):
+    """What the cache held under a key was not the entry of that key."""
 
 
 class PendingTombstonesFull(Exception):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from momento_botocore.config import TableSettings
+from momento_botocore.fences import FencedRead
 from momento_botocore.keys import cache_key, cache_keys, parse_table
 from momento_botocore.projection import (
     PROJECTION_PARAMS,
@@ -36,6 +37,10 @@ class ReadPlan:
     sent: bool = False
     #: Applied to the full item, from the cache or from DynamoDB (asked without it).
     projection: Projection | None = None
+    #: The request's Key (wire format): a cached item must have it (integrity.py).
+    request_key: Mapping[str, Any] | None = None
+    #: Set when the key is fenced by this process's own write (fences.py).
+    fence: FencedRead | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +141,8 @@ class BatchPlan:
     fill: bool = True
     sent: bool = False
     answered: bool = False
+    #: Fenced keys (cache key -> the fence as planned; fences.py).
+    fenced: dict[str, FencedRead] = field(default_factory=dict)
 
 
 def plan_batch_get(

@@ -300,7 +300,7 @@ def test_garbage_in_the_cache_is_a_miss_and_is_removed(endpoint: str, tables: No
     answer = client.batch_get_item(RequestItems={"users": {"Keys": [users_key(0)]}})
     assert answer["Responses"]["users"][0]["name"] == {"S": "user 0"}
     assert backend.get(key) != b"not an entry"  # removed, then filled
-    assert momento_botocore.stats()["users"]["errors"] == 1
+    assert momento_botocore.stats()["users"]["garbage"] == 1
 
 
 def test_answers_that_did_not_come_over_the_wire_are_not_cached(

@@ -10,6 +10,11 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 Entry = tuple[str, bytes, float]
 _R = TypeVar("_R")
 
+#: What ``get`` returns for a value that is stored but cannot be received (larger than
+#: the client's receive limit). Never a valid entry: readers treat it as garbage and
+#: delete it. Not an error either: the cache answered (a circuit breaker counts a success).
+UNREADABLE = b"momento-botocore: stored value could not be received"
+
 
 class BackendError(Exception):
     """A cache operation failed (unreachable, timed out, refused).

@@ -22,11 +22,12 @@ from momento.config.transport.transport_strategy import (
     StaticGrpcConfiguration,
     StaticTransportStrategy,
 )
+from momento.errors import MomentoErrorCode
 from momento.responses import CacheDelete, CacheGet, CacheSet, CacheSetIfNotExists
 from momento.retry import DefaultEligibilityStrategy, RetryableProps, RetryStrategy
 
 from momento_botocore import environment as env
-from momento_botocore.backends.base import BackendError, Entry
+from momento_botocore.backends.base import UNREADABLE, BackendError, Entry
 from momento_botocore.config import (
     DEFAULT_MOMENTO_REQUEST_TIMEOUT,
     MAX_TTL_SECONDS,
@@ -175,9 +176,11 @@ class MomentoBackend:
     ``request_timeout`` is the deadline of each call, retries included.
     Entries larger than ``max_item_bytes`` are not written: ``add`` returns False,
     ``set`` deletes the key instead (so no older value outlives the write), and
-    :attr:`oversized` counts them. ``quiet_sdk_logs`` drops the SDK's per-request
-    failure warnings (logger ``momentosdk``): the read path reports failures itself,
-    at most once a minute per kind.
+    :attr:`oversized` counts them. A stored value over the SDK's receive limit is
+    returned as :data:`~momento_botocore.backends.base.UNREADABLE` (garbage, deleted by
+    the reader), not as an error; :attr:`unreadable` counts them. ``quiet_sdk_logs``
+    drops the SDK's per-request failure warnings (logger ``momentosdk``): the read
+    path reports failures itself, at most once a minute per kind.
 
     ``get_many`` looks keys up concurrently on the one SDK client, at most
     ``max_concurrency`` at a time: the calling thread and a pool of
@@ -214,6 +217,7 @@ class MomentoBackend:
         self.cache_name = cache_name
         self.max_item_bytes = max_item_bytes
         self.oversized = 0
+        self.unreadable = 0
         if quiet_sdk_logs:
             _quiet_sdk_request_warnings()
         provider = credential_provider or credential_provider_for(api_key, endpoint)
@@ -253,6 +257,11 @@ class MomentoBackend:
             return bytes(response.value_bytes)
         if isinstance(response, CacheGet.Miss):
             return None
+        if _over_receive_limit(response):
+            # Stored by another writer (or a larger configuration): garbage to us, and
+            # the cache is fine; the reader deletes it.
+            self.unreadable += 1
+            return UNREADABLE
         raise _error("get", response)
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
@@ -455,6 +464,14 @@ def _ttl(ttl_seconds: float) -> timedelta:
         raise ValueError(f"ttl_seconds must be in (0, {MAX_TTL_SECONDS}], got {ttl_seconds}")
     # Momento counts TTLs in whole milliseconds; never round a positive TTL down to 0.
     return timedelta(milliseconds=max(1, round(ttl_seconds * 1000)))
+
+
+def _over_receive_limit(response: Any) -> bool:
+    """An error answer saying the value was larger than this client may receive (gRPC
+    RESOURCE_EXHAUSTED raised by the client itself, not a throttle by the service)."""
+    return getattr(response, "error_code", None) is MomentoErrorCode.LIMIT_EXCEEDED_ERROR and (
+        "Received message larger than max" in str(getattr(response, "message", ""))
+    )
 
 
 def _error(operation: str, response: Any) -> BackendError:
