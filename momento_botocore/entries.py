@@ -69,13 +69,18 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_cir
 
 
 def encode_item(item: Mapping[str, Any]) -> bytes:
-    """An ITEM entry. ``B`` values may be bytes or base64 text (as in stream events)."""
+    """An ITEM entry. ``B`` values may be bytes or base64 text (as in stream events).
+    Raises ValueError for anything that is not an item, nested too deep to encode included."""
     if not isinstance(item, Mapping):
         raise ValueError("an item must be a mapping of attribute names to values")
-    wire = {
-        name if type(name) is str else _name(name): _to_json(value) for name, value in item.items()
-    }
-    return _ITEM_PREFIX + _ENCODER.encode(wire).encode("utf-8", "surrogatepass")
+    try:
+        wire = {
+            name if type(name) is str else _name(name): _to_json(value)
+            for name, value in item.items()
+        }
+        return _ITEM_PREFIX + _ENCODER.encode(wire).encode("utf-8", "surrogatepass")
+    except RecursionError:
+        raise ValueError("the item is nested too deep to encode") from None
 
 
 def encode_absent() -> bytes:

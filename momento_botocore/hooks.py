@@ -657,7 +657,7 @@ class ReadHooks:
             return
         for table, problem in plan.problems:
             self._failed("finding the key of a written item", table, problem)
-        if plan.keys:
+        if plan.keys or plan.problems:  # an item without a key fences its table
             context[WRITE_CONTEXT_KEY] = plan
 
     def _key_names(self, touch: TouchedItem, context: Any) -> KeyNames:
@@ -701,6 +701,8 @@ class ReadHooks:
             return
         plan.done = True
         self._fence_written(plan)
+        for table in dict.fromkeys(table for table, _ in plan.problems):
+            self._fence_table(table)
         value, ttl = encode_tombstone(), self.config.tombstone_ttl_seconds
         stamp = self.pending.stamp()
         # One bulk write: about one deadline for a whole batch if the cache stalls.
@@ -770,6 +772,17 @@ class ReadHooks:
                     f"of table {table!r} skips the cache for the next {horizon:.0f} s"
                 ),
             )
+
+    def _fence_table(self, table: str) -> None:
+        """A written item whose cache key could not be made (an odd key spelling, an
+        unknown key schema): its entry cannot be found to tombstone, so every read of
+        the table skips the cache until no entry the write left stale can exist."""
+        settings = self._settings_for(table)
+        horizon = MAX_TTL_SECONDS if settings is None else _guard_horizon(self.config, settings)
+        try:
+            self.pending.fence_table(table, horizon, self._stats.add)
+        except Exception as error:  # a bug if it happens
+            self._failed("fencing a table", table, error)
 
     def _pending_check(self) -> Callable[[str, str], bool]:
         """Called only while something is pending, once per read: retry (when due), and

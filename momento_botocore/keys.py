@@ -6,6 +6,26 @@ primary-key attributes in canonical form: sorted by name, numbers normalized the
 way DynamoDB stores them, binary values as the bytes they stand for. Region and
 table names cannot contain ``:``, and the digest covers a length-delimited
 encoding, so distinct (region, table, key) triples never share a key.
+
+Which inputs get a key at all is a safety rule, not a convenience. A read whose
+key cannot be made passes through to DynamoDB (which answers, or gives its own
+error); a write whose key cannot be made fences its whole table (hooks.py). So
+the codec refuses anything real DynamoDB might reject (a read of it must not be
+answered from the cache), and maps every spelling DynamoDB accepts to the one
+canonical form DynamoDB stores (a write in any spelling must replace that entry):
+
+* Numbers: exactly DynamoDB's grammar, ``[+-]? (digits [. digits?] | . digits)
+  ([eE] [+-]? digits)?`` with ASCII digits, as captured against real DynamoDB
+  (``+5``, ``5.``, ``.5``, ``1E+05`` accepted; spaces, ``_``, ``0x``, ``NaN``,
+  ``Infinity`` rejected), within its 38 digits and range. moto accepts more
+  (surrounding spaces, ``1_000`` and Unicode digits in a GetItem; ``1_000`` and
+  Unicode digits in a PutItem): those stay refused, since real DynamoDB rejects
+  them (or is not known to accept them); a write in one of them fences its table.
+* Strings and attribute names: the text botocore sends. Its JSON serializer
+  escapes every non-ASCII character, so a surrogate pair (``"\\ud83d\\ude00"``)
+  and the character it encodes (``"\\U0001F600"``) are the same bytes on the
+  wire, one item in DynamoDB, and one key here. A lone surrogate is no Unicode
+  text (moto fails on it; DynamoDB may reject or replace it): refused.
 """
 
 from __future__ import annotations
@@ -17,12 +37,16 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+# Not bumped for joining surrogate pairs: a pair-spelled string's key became the
+# key of the character it encodes, which names the same item in DynamoDB (and is
+# the key the stream side always gave it), so no entry can be misread.
 CODEC_VERSION = 1
 _VERSION_TAG = f"mbc{CODEC_VERSION}"
 
-# Numbers DynamoDB is known to accept in requests. Anything else raises, and the
-# read path passes the request through so DynamoDB answers it with its own error.
-_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+# Numbers DynamoDB is known to accept in requests (its grammar: see the module
+# docstring). Anything else raises: a read passes through so DynamoDB answers it
+# with its own error; a write fences its table. [0-9] is ASCII only in Python's re.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _MAX_DIGITS = 38
 _MIN_EXPONENT = -130  # smallest positive: 1E-130
 _MAX_EXPONENT = 125  # largest: 9.99...E+125
@@ -47,7 +71,7 @@ _MEMO_TYPES = frozenset({str, bytes})
 
 
 def normalize_number(text: str) -> str:
-    """Canonical text of a DynamoDB number: ``"1.0"``, ``"01"``, ``"1e0"`` -> ``"1"``.
+    """Canonical text of a DynamoDB number: ``"1.0"``, ``"01"``, ``"+1e0"``, ``"1."`` -> ``"1"``.
 
     Raises ValueError for anything DynamoDB would reject (or might: such keys are
     not cached).
@@ -55,7 +79,8 @@ def normalize_number(text: str) -> str:
     if not isinstance(text, str) or _NUMBER.fullmatch(text) is None:
         raise ValueError(f"not a DynamoDB number: {text!r}")
     negative = text.startswith("-")
-    mantissa, _, exponent_text = text.lstrip("-").replace("E", "e").partition("e")
+    unsigned = text[1:] if negative or text.startswith("+") else text
+    mantissa, _, exponent_text = unsigned.replace("E", "e").partition("e")
     whole, _, fraction = mantissa.partition(".")
     digits = (whole + fraction).lstrip("0")
     if not digits:
@@ -157,8 +182,20 @@ def _canonical_attribute(name: str, value: Any, text: BinaryText) -> str:
 
 def _text(value: str) -> str:
     """The text of a str: what botocore sends for it. A str subclass (a ``(str, Enum)``
-    member, say) may format as something else (``"Status.ACTIVE"``)."""
-    return value if type(value) is str else str.__str__(value)
+    member, say) may format as something else (``"Status.ACTIVE"``). Surrogate pairs
+    are joined (botocore sends them as the character they encode); a lone surrogate
+    raises ValueError."""
+    text = value if type(value) is str else str.__str__(value)
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # surrogates: join the pairs, refuse the rest
+        try:
+            return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+        except UnicodeDecodeError:
+            raise ValueError("a string with a lone surrogate is not Unicode text") from None
+    return text
 
 
 def cache_key(
@@ -263,17 +300,19 @@ def _memo_key(
 ) -> tuple[Any, ...] | None:
     """What determines the key, as a tuple; None for shapes not worth a memo.
 
-    Only values of exactly str or bytes are remembered, and no str equals a bytes,
-    so two inputs with the same tuple always have the same key. Anything else (a
-    memoryview equals bytes yet botocore refuses it; a str subclass) takes the
-    general path every time.
+    Only values of exactly str or bytes, under names of exactly str, are
+    remembered, and no str equals a bytes, so two inputs with the same tuple always
+    have the same key (the key is a function of the exact text; spellings of one
+    key, such as ``"+1"`` and ``"1"``, are remembered apart and agree). Anything
+    else (a memoryview equals bytes yet botocore refuses it; a str subclass) takes
+    the general path every time.
     """
     if type(key_attributes) is not dict:
         return None
     size = len(key_attributes)
     if size == 1:
         ((name, value),) = key_attributes.items()
-        if type(value) is dict and len(value) == 1:
+        if type(value) is dict and len(value) == 1 and type(name) is str:
             ((tag, raw),) = value.items()
             if type(raw) in _MEMO_TYPES:
                 return (region, table, prefix, binary_text, name, tag, raw)
@@ -282,7 +321,12 @@ def _memo_key(
         if type(value) is dict and len(value) == 1 and type(value2) is dict and len(value2) == 1:
             ((tag, raw),) = value.items()
             ((tag2, raw2),) = value2.items()
-            if type(raw) in _MEMO_TYPES and type(raw2) in _MEMO_TYPES:
+            if (
+                type(raw) in _MEMO_TYPES
+                and type(raw2) in _MEMO_TYPES
+                and type(name) is str
+                and type(name2) is str
+            ):
                 return (region, table, prefix, binary_text, name, tag, raw, name2, tag2, raw2)
     return None
 
@@ -299,8 +343,10 @@ def _cache_key(
     parts = [
         _canonical_attribute(name, value, binary_text) for name, value in key_attributes.items()
     ]
+    if len(parts) > 1 and len({_text(name) for name in key_attributes}) != len(parts):
+        raise ValueError("two key attributes have one name on the wire")
     parts.sort()  # attribute order must not matter
-    encoded = "".join(parts).encode("utf-8", "surrogatepass")
+    encoded = "".join(parts).encode("utf-8")
     digest = hashlib.sha256(encoded).digest()
     tail = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
     return f"{prefix}{_VERSION_TAG}:{region}:{table}:{tail}"

@@ -11,7 +11,8 @@ A key stops being needed once no entry it guards against can still exist: the
 caller passes that ``horizon`` (seconds from the write) when it remembers a key.
 When ``max_keys`` are pending, a further key is not remembered; its whole table
 is guarded instead (every read of it skips the cache) until that key's horizon
-has passed. Nothing is ever silently forgotten.
+has passed. Nothing is ever silently forgotten. A write whose key could not be
+made at all (:meth:`PendingTombstones.fence_table`) guards its table the same way.
 
 One memory per cache per process (:func:`shared`): every registration in front of
 the same cache uses it, so a read through any of them is guarded, any of them can
@@ -55,8 +56,9 @@ class PendingTombstones:
     only that attribute. ``count(table, counter, amount)`` receives the counters
     ``tombstones_pending`` (remembered), ``tombstones_retried`` (written late, by a
     retry or by a newer tombstone of the same key), ``tombstones_dropped`` (no
-    longer needed, never written) and ``tombstones_overflowed`` (not remembered:
-    the table was guarded whole instead).
+    longer needed, never written), ``tombstones_overflowed`` (not remembered:
+    the table was guarded whole instead) and ``tables_fenced`` (a write whose key
+    could not be made: the table was guarded whole).
     """
 
     def __init__(
@@ -137,6 +139,16 @@ class PendingTombstones:
             table, "tombstones_overflowed" if overflowed else "tombstones_pending", 1
         )
         return not overflowed
+
+    def fence_table(self, table: str, horizon: float, count: Count | None = None) -> None:
+        """A write to ``table`` whose cache key could not be made (so its entry, under
+        whatever key, could not be tombstoned): every read of the table skips the
+        cache for ``horizon`` seconds, after which no entry it left stale exists."""
+        until = self._clock() + horizon
+        with self._lock:
+            self._tables[table] = max(until, self._tables.get(table, until))
+            self.active = True
+        (count or self._count)(table, "tables_fenced", 1)
 
     def guards(self, table: str, key: str) -> bool:
         """True when a read of ``key`` must not use the cache (no lookup, no fill)."""

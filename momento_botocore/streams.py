@@ -16,8 +16,13 @@ If that one cache write fails, *every* record of that item in the batch is
 reported in ``batchItemFailures``: Lambda restarts from the lowest one, and a
 consumer that retries only the listed records still ends on the newest state.
 
+A ``NewImage`` that cannot be cached (nested deeper than DynamoDB's 32 levels, or
+not a well-formed item) is never stored as an ITEM: with valid keys the record
+writes a TOMBSTONE (the item did change; its new state is unknown here).
+
 Malformed records (no keys, no sequence number, an event source ARN that is not
-a DynamoDB table's) are logged at ERROR and skipped, never reported as failures:
+a DynamoDB table's, or anything else that makes reading the record raise) are
+logged at ERROR and skipped, never reported as failures:
 a retry cannot fix them, and failing them would stall the shard until its retries
 run out. Replaying records is harmless: applying a record again writes what it
 wrote before, and replays come in stream order, so the last write wins again.
@@ -41,7 +46,10 @@ logger = logging.getLogger("momento_botocore.streams")
 
 #: Event names DynamoDB Streams emits.
 EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
+#: How deep DynamoDB lets maps and lists nest; a deeper image is not DynamoDB's.
+MAX_NESTING = 32
 _MAX_LOGGED_PER_BATCH = 10
+_MAX_REASON = 300  # characters of an error message kept in a log line
 
 
 class MalformedRecordError(ValueError):
@@ -138,18 +146,63 @@ def _entry_for(
     if image is None:
         return (*tombstone, None)  # KEYS_ONLY or OLD_IMAGE view: the new state is not here
     try:
+        if isinstance(image, Mapping) and _nested_too_deep(image):
+            return (*tombstone, f"NewImage nests deeper than {MAX_NESTING} levels")
         return EntryKind.ITEM, encode_item(image), settings.ttl, None
-    except (ValueError, TypeError, AttributeError) as error:
-        return (*tombstone, f"NewImage cannot be cached: {error}")
+    except Exception as error:  # RecursionError included: never out of the handler
+        return (*tombstone, f"NewImage cannot be cached: {_reason(error)}")
+
+
+def _nested_too_deep(image: Mapping[str, Any]) -> bool:
+    """True when maps and lists in ``image`` nest deeper than DynamoDB allows.
+    Iterative, so any depth is safe; shapes it does not know are encode_item's to judge."""
+    stack = [(value, 1) for value in image.values()]
+    while stack:
+        value, depth = stack.pop()
+        if not isinstance(value, Mapping) or len(value) != 1:
+            continue
+        ((tag, raw),) = value.items()
+        if tag == "M" and isinstance(raw, Mapping):
+            children: Iterable[Any] = raw.values()
+        elif tag == "L" and isinstance(raw, list):
+            children = raw
+        else:
+            continue
+        if depth > MAX_NESTING:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _reason(error: BaseException) -> str:
+    """``error`` for a log line: its type, and its message cut short."""
+    try:
+        text = str(error)
+    except Exception:  # a message that cannot even be formatted
+        text = ""
+    if len(text) > _MAX_REASON:
+        text = text[:_MAX_REASON] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _skip_reason(error: Exception) -> str:
+    """Why a record was skipped: a MalformedRecordError says it; anything else is
+    a record this module could not read at all."""
+    if isinstance(error, MalformedRecordError):
+        return str(error)
+    return f"cannot be read: {_reason(error)}"
 
 
 def _identity(record: Any) -> tuple[str | None, str | None]:
     """(sequence number, event id) of a record, as far as it has them."""
     if not isinstance(record, Mapping):
         return None, None
-    change = record.get("dynamodb")
-    number = change.get("SequenceNumber") if isinstance(change, Mapping) else None
-    event_id = record.get("eventID")
+    try:
+        change = record.get("dynamodb")
+        number = change.get("SequenceNumber") if isinstance(change, Mapping) else None
+        event_id = record.get("eventID")
+    except Exception:  # a mapping that fails when read
+        return None, None
     return (
         number if isinstance(number, str) else None,
         event_id if isinstance(event_id, str) else None,
@@ -194,9 +247,9 @@ class StreamInvalidator:
             result.records += 1
             try:
                 write = plan_record(record, self.config, self._settings_for)
-            except MalformedRecordError as error:
+            except Exception as error:
                 number, event_id = _identity(record)
-                result.skipped.append(SkippedRecord(number, event_id, str(error)))
+                result.skipped.append(SkippedRecord(number, event_id, _skip_reason(error)))
                 continue
             if write is None:
                 result.ignored += 1
@@ -257,9 +310,9 @@ class StreamInvalidator:
             record = raw
         try:
             write = plan_record(record, self.config, self._settings_for)
-        except MalformedRecordError as error:
+        except Exception as error:
             number, event_id = _identity(record)
-            self._log_skipped([SkippedRecord(number, event_id, str(error))])
+            self._log_skipped([SkippedRecord(number, event_id, _skip_reason(error))])
             return None
         if write is None:
             return None

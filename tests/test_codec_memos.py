@@ -255,3 +255,50 @@ def test_remembered_items_are_new_items_and_none_for_anything_else() -> None:
     assert first == second == NESTED and first is not second
     assert first is not None and first["m"] is not NESTED["m"]
     assert absent is None and garbage is None
+
+
+SPELLINGS_OF_100 = ["100", "+100", "100.", "100.0", "1e2", "+1E+02", "0100", ".1e3"]
+
+
+@pytest.mark.parametrize("first", SPELLINGS_OF_100)
+def test_every_spelling_of_a_number_gets_one_key_whichever_is_remembered_first(
+    first: str,
+) -> None:
+    expected = cache_key("r", "t", {"pk": {"N": "100"}})
+    keys._KEY_MEMO.clear()
+    keys._VALUE_MEMO.clear()
+    cache_key("r", "t", {"pk": {"N": first}})
+    for spelling in [first, *SPELLINGS_OF_100]:
+        assert cache_key("r", "t", {"pk": {"N": spelling}}) == expected
+    batch = [{"pk": {"N": spelling}} for spelling in SPELLINGS_OF_100]
+    assert keys.cache_keys("r", "t", batch) == [expected] * len(batch)
+    assert keys.cache_keys("r", "t", batch) == [expected] * len(batch)
+
+
+@pytest.mark.parametrize("first", ["a\ud83d\ude00", "a\U0001f600"])
+def test_a_surrogate_pair_and_its_character_share_a_key_whichever_is_remembered_first(
+    first: str,
+) -> None:
+    cache_key("r", "t", {"pk": {"S": first}})
+    cache_key("r", "t", {first: {"S": "v"}})
+    for text in ["a\ud83d\ude00", "a\U0001f600"]:
+        assert cache_key("r", "t", {"pk": {"S": text}}) == cache_key("r", "t", {"pk": {"S": first}})
+        assert keys.cache_keys("r", "t", [{"pk": {"S": text}}]) == [
+            cache_key("r", "t", {"pk": {"S": first}})
+        ]
+        assert cache_key("r", "t", {text: {"S": "v"}}) == cache_key("r", "t", {first: {"S": "v"}})
+
+
+def test_refused_spellings_keep_failing_after_their_number_is_remembered() -> None:
+    cache_key("r", "t", {"pk": {"N": "100"}})
+    keys.cache_keys("r", "t", [{"pk": {"N": "100"}}])
+    for refused in [" 100", "100 ", "1_00", "\u0661\u0660\u0660"]:
+        for _ in range(2):
+            with pytest.raises(ValueError):
+                cache_key("r", "t", {"pk": {"N": refused}})
+            with pytest.raises(ValueError):
+                keys.cache_keys("r", "t", [{"pk": {"N": "100"}}, {"pk": {"N": refused}}])
+    cache_key("r", "t", {"pk": {"S": "\U0001f600"}})
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            cache_key("r", "t", {"pk": {"S": "\ud83d"}})

@@ -301,3 +301,23 @@ def test_counters_given_to_a_call_go_there_instead_of_the_default() -> None:
     assert writer.total("tombstones_pending") == 2
     assert (retrier.total("tombstones_retried"), retrier.total("tombstones_dropped")) == (1, 1)
     assert not default.counts
+
+
+def test_a_fenced_table_is_guarded_whole_until_its_latest_horizon() -> None:
+    clock = Clock()
+    counts = Counts()
+    pending = make(clock, counts)
+    pending.fence_table("users", 30)
+    assert pending.active
+    assert pending.guards("users", "any key") and not pending.guards("orders", "any key")
+    assert counts.counts[("users", "tables_fenced")] == 1
+    clock.now += 20
+    pending.fence_table("users", 5)  # a shorter fence never shortens the one in place
+    assert pending.guarded_tables() == {"users": clock.now + 10}
+    pending.fence_table("users", 30)
+    clock.now += 29
+    assert pending.guards("users", "k")
+    clock.now += 1
+    assert not pending.guards("users", "k")
+    pending.retry(Cache().set)
+    assert pending.active is False and pending.guarded_tables() == {}
