@@ -308,6 +308,11 @@ class ReadHooks:
             item = parsed.get("Item")
             if item is None:
                 value, ttl = encode_absent(), plan.settings.absent_ttl
+            elif plan.request_key is not None and not key_matches(item, plan.request_key):
+                # Its key as DynamoDB spells it is not the request's to the codec (moto
+                # keeps numbers as written): stored, it would be garbage at every read.
+                self._stats.add(plan.table, "fills_skipped")
+                return
             else:
                 value, ttl = encode_item(item), plan.settings.ttl
             stored = self.backend.add(plan.key, value, ttl)
