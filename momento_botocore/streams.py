@@ -16,6 +16,7 @@ If that one cache write fails, *every* record of that item in the batch is
 reported in ``batchItemFailures``: Lambda restarts from the lowest one, and a
 consumer that retries only the listed records still ends on the newest state.
 
+The account and region of every key come from the record's ``eventSourceARN``.
 Malformed records (no keys, no sequence number, an event source ARN that is not
 a DynamoDB table's) are logged at ERROR and skipped, never reported as failures:
 a retry cannot fix them, and failing them would stall the shard until its retries
@@ -109,9 +110,11 @@ def plan_record(
     if not isinstance(source, str):
         raise MalformedRecordError("no eventSourceARN (the stream's ARN)")
     try:
-        region, table = parse_table(source, None)
+        account, region, table = parse_table(source, None)
     except ValueError as error:
         raise MalformedRecordError(f"eventSourceARN: {error}") from None
+    if account is None:  # a plain name, not an ARN: the table's account is unknown
+        raise MalformedRecordError(f"eventSourceARN is not an ARN: {source!r}")
     settings = (settings_for or config.settings_for)(table)
     if settings is None:
         return None
@@ -119,7 +122,9 @@ def plan_record(
     if (type(keys) is not dict and not isinstance(keys, Mapping)) or not keys:
         raise MalformedRecordError("no dynamodb.Keys")
     try:
-        key = cache_key(region, table, keys, prefix=config.key_prefix, binary_text="base64")
+        key = cache_key(
+            account, region, table, keys, prefix=config.key_prefix, binary_text="base64"
+        )
     except ValueError as error:
         raise MalformedRecordError(f"dynamodb.Keys: {error}") from None
     kind, value, ttl, note = _entry_for(record.get("eventName"), change, settings, config)

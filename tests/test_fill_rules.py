@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import REGION, RequestCounter, create_table, new_session
+from conftest import ACCOUNT, REGION, RequestCounter, create_table, new_session
 from moto import mock_aws
 
 import momento_botocore
@@ -46,7 +46,7 @@ def test_reads_are_cached_under_mock_aws_too(client: Any) -> None:
 def test_a_fill_never_overwrites_what_is_already_cached(client: Any) -> None:
     backend = MemoryBackend()
     momento_botocore.register(client, ttl=60, backend=backend)
-    key = cache_key(REGION, "items", {"pk": {"S": "a"}})
+    key = cache_key(ACCOUNT, REGION, "items", {"pk": {"S": "a"}})
     newer = encode_item({"pk": {"S": "a"}, "v": {"S": "newer"}})
 
     def invalidate_during_the_read(**_: Any) -> None:
@@ -73,7 +73,7 @@ def test_a_read_slower_than_the_tombstone_ttl_does_not_fill(client: Any) -> None
     assert len(backend) == 0
     client.meta.events.unregister("after-call.dynamodb.GetItem", slow_read)
     client.get_item(TableName="items", Key={"pk": {"S": "a"}})
-    entry = decode(backend.get(cache_key(REGION, "items", {"pk": {"S": "a"}})))
+    entry = decode(backend.get(cache_key(ACCOUNT, REGION, "items", {"pk": {"S": "a"}})))
     assert entry is not None and entry.item == {"pk": {"S": "a"}, "v": {"S": "db"}}
 
 
@@ -101,7 +101,7 @@ def test_a_read_outliving_a_stream_absent_entry_does_not_fill(client: Any) -> No
     config = CacheConfig(ttl=60, absent_ttl=1, tombstone_ttl=10)
     hooks = ReadHooks(config, backend, clock=clock)
     hooks.install(client.meta.events)
-    key = cache_key(REGION, "items", {"pk": {"S": "a"}})
+    key = cache_key(ACCOUNT, REGION, "items", {"pk": {"S": "a"}})
 
     def deleted_during_the_read(**_: Any) -> None:
         backend.set(key, encode_absent(), 1)  # what the stream invalidator writes on REMOVE
