@@ -346,4 +346,3 @@ def test_a_call_without_a_client_config_uses_the_setting() -> None:
     accounts = accounts_for({}, [], Clock(), configured=A)
     assert accounts.of({}) == A
     assert accounts_for({}, [], Clock()).of({}) is None
-
