@@ -191,7 +191,10 @@ class ClientAccounts:
             account = self._configured
             reason = f"{type(error).__name__}: {error}"
         else:
-            reason = "no credentials" if frozen is None else "STS did not say"
+            if client is None:
+                reason = "its client is not known to momento-botocore"
+            else:
+                reason = "no credentials" if frozen is None else "STS did not say"
         if account is None and not self._warned:
             self._warned = True
             logger.warning(
