@@ -98,7 +98,7 @@ def main() -> None:
     def reader(backend: Backend | None) -> Callable[[], Any]:
         s = session()
         if backend is not None:
-            momento_botocore.register(s, ttl=60, backend=backend)
+            momento_botocore.register(s, ttl=60, backend=backend, account_id="123456789012")
         client = s.client("dynamodb", endpoint_url=endpoint)
 
         def read() -> Any:

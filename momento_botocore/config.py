@@ -23,6 +23,7 @@ DEFAULT_BREAKER_COOLDOWN = 5.0
 DEFAULT_MAX_PENDING_TOMBSTONES = 10_000
 DEFAULT_TOMBSTONE_RETRY_INTERVAL = 1.0
 _PATTERN = re.compile(r"[A-Za-z0-9_.\-*?]+")
+_ACCOUNT = re.compile(r"[0-9]{12}")
 
 Seconds = float | int | timedelta
 
@@ -89,6 +90,9 @@ class CacheConfig:
     #: Key attribute names per table name or pattern, for invalidating PutItem and
     #: put requests without asking DynamoDB (DescribeTable) for the key schema.
     key_schemas: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: The AWS account of clients whose credentials do not carry one (no STS lookup
+    #: then). A table ARN, or credentials that name their account, win over it.
+    account_id: str | None = None
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -130,6 +134,14 @@ class CacheConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
         put(self, "key_schemas", _key_schemas(self.key_schemas))
+        account = self.account_id
+        if account is not None and (
+            type(account) is not str or _ACCOUNT.fullmatch(account) is None
+        ):
+            raise ConfigurationError(
+                f"account_id must be a 12-digit AWS account id (env {env.ACCOUNT_ID}), "
+                f"got {account!r}"
+            )
 
         timeout = self.momento_request_timeout
         if (
@@ -250,6 +262,7 @@ class CacheConfig:
             ("momento_cache_name", env.MOMENTO_CACHE_NAME),
             ("momento_api_key", env.MOMENTO_API_KEY),
             ("momento_endpoint", env.MOMENTO_ENDPOINT),
+            ("account_id", env.ACCOUNT_ID),
         ):
             if text := environ.get(name, "").strip():
                 values[attr] = text

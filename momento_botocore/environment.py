@@ -10,6 +10,7 @@ TOMBSTONE_TTL_SECONDS = "MOMENTO_BOTOCORE_TOMBSTONE_TTL_SECONDS"
 TABLES = "MOMENTO_BOTOCORE_TABLES"
 KEY_PREFIX = "MOMENTO_BOTOCORE_KEY_PREFIX"
 KEY_SCHEMAS = "MOMENTO_BOTOCORE_KEY_SCHEMAS"
+ACCOUNT_ID = "MOMENTO_BOTOCORE_ACCOUNT_ID"
 BACKEND = "MOMENTO_BOTOCORE_BACKEND"
 MEMORY_MAX_ENTRIES = "MOMENTO_BOTOCORE_MEMORY_MAX_ENTRIES"
 MEMORY_MAX_BYTES = "MOMENTO_BOTOCORE_MEMORY_MAX_BYTES"
@@ -35,6 +36,7 @@ DESCRIPTIONS: dict[str, str] = {
     TABLES: "which tables are cached, comma-separated names or globs (default: all)",
     KEY_PREFIX: "prefix for every cache key (default: none)",
     KEY_SCHEMAS: "key attributes per table for write invalidation, 'orders=cust:id,users*=id'",
+    ACCOUNT_ID: "12-digit AWS account of clients whose credentials do not say (skips STS)",
     BACKEND: "'memory' (default) or 'momento'",
     MEMORY_MAX_ENTRIES: "memory backend: most entries kept (default 100000)",
     MEMORY_MAX_BYTES: "memory backend: most bytes kept (default 268435456)",

@@ -31,6 +31,7 @@ from typing import Any, cast
 
 from botocore.awsrequest import AWSResponse
 
+from momento_botocore.accounts import ClientAccounts
 from momento_botocore.backends.base import (
     Backend,
     BackendError,
@@ -147,6 +148,8 @@ class ReadHooks:
         self._tables: dict[str, TableSettings | None] = {}
         self._plans: dict[tuple[Any, ...], tuple[str, str, TableSettings]] = {}
         self._schemas = KeySchemas(config.key_schema_for, clock=clock)
+        #: The account of each client (found once per client; see accounts.py).
+        self._accounts = ClientAccounts(config.account_id, _client_for, clock=clock)
         #: Tombstones that could not be written yet; their keys skip the cache meanwhile.
         #: One per cache in this process, shared by every hooks in front of it.
         self.pending = shared_pending(
@@ -179,9 +182,14 @@ class ReadHooks:
             if planner is not None and self.active:
                 planner(model.name, params, context)
             return
+        try:
+            account = self._accounts.of(context)
+        except Exception as error:  # a bug if it happens: then nothing is cached
+            self._failed("finding the account of a client", "", error)
+            return
         # Fast path: a plain GetItem of a key planned before (one dict lookup instead of
         # parsing the table name, checking parameters and computing the cache key).
-        token = _plan_token(params, context)
+        token = _plan_token(params, context, account)
         if token is not None:
             known = self._plans.get(token)
             if known is not None:
@@ -195,6 +203,7 @@ class ReadHooks:
         try:
             plan = plan_get_item(
                 params,
+                account=account,
                 region=context.get("client_region"),
                 settings_for=self._settings_for,
                 key_prefix=self.config.key_prefix,
@@ -337,6 +346,7 @@ class ReadHooks:
         try:
             plan = plan_batch_get(
                 params,
+                account=self._accounts.of(context),
                 region=context.get("client_region"),
                 settings_for=self._settings_for,
                 key_prefix=self.config.key_prefix,
@@ -617,13 +627,23 @@ class ReadHooks:
             for item in fetched:
                 key_attributes = {name: item[name] for name in table.key_names}
                 key = cache_key(
-                    table.region, table.table, key_attributes, prefix=prefix, binary_text="utf-8"
+                    table.account,
+                    table.region,
+                    table.table,
+                    key_attributes,
+                    prefix=prefix,
+                    binary_text="utf-8",
                 )
                 if pending.pop(key, None) is not None:
                     fills.append((table.table, (key, encode_item(item), settings.ttl)))
             for key_attributes in (unprocessed or {}).get("Keys", []):
                 key = cache_key(
-                    table.region, table.table, key_attributes, prefix=prefix, binary_text="utf-8"
+                    table.account,
+                    table.region,
+                    table.table,
+                    key_attributes,
+                    prefix=prefix,
+                    binary_text="utf-8",
                 )
                 pending.pop(key, None)  # not read: not known to be absent
             for key in pending:
@@ -646,8 +666,13 @@ class ReadHooks:
 
     def _plan_write(self, operation: str, params: Any, context: Any) -> None:
         try:
+            account = self._accounts.of(context)
+        except Exception as error:  # a bug if it happens
+            self._failed("finding the account of a client", "", error)
+            account = None
+        try:
             region = context.get("client_region")
-            touched = touched_items(operation, params, region)
+            touched = touched_items(operation, params, region, account)
         except Exception:
             return  # malformed: DynamoDB rejects it, nothing is written
         try:
@@ -662,7 +687,10 @@ class ReadHooks:
             return
         for table, problem in plan.problems:
             self._failed("finding the key of a written item", table, problem)
-        if plan.keys or plan.problems:  # an item without a key fences its table
+        for table in plan.no_account:  # said once by the accounts; counted here
+            self._stats.add(table, "bypasses")
+        # An item without a key (or of a client whose account is unknown) fences its table.
+        if plan.keys or plan.problems or plan.no_account:
             context[WRITE_CONTEXT_KEY] = plan
 
     def _key_names(self, touch: TouchedItem, context: Any) -> KeyNames:
@@ -674,7 +702,10 @@ class ReadHooks:
             return key_names_of(client.describe_table(TableName=touch.table_name))
 
         return self._schemas.names(
-            touch.region, touch.table, describe if client is not None else None
+            touch.region,
+            touch.table,
+            describe if client is not None else None,
+            account=touch.account,
         )
 
     def count_send(self, request: Any, **_: Any) -> None:
@@ -706,7 +737,7 @@ class ReadHooks:
             return
         plan.done = True
         self._fence_written(plan)
-        for table in dict.fromkeys(table for table, _ in plan.problems):
+        for table in dict.fromkeys([*(table for table, _ in plan.problems), *plan.no_account]):
             self._fence_table(table)
         value, ttl = encode_tombstone(), self.config.tombstone_ttl_seconds
         stamp = self.pending.stamp()
@@ -905,10 +936,11 @@ class PendingTombstonesFull(Exception):
     """Too many tombstones are pending: a table's reads skip the cache for a while."""
 
 
-def _plan_token(params: Any, context: Any) -> tuple[Any, ...] | None:
+def _plan_token(params: Any, context: Any, account: str | None) -> tuple[Any, ...] | None:
     """What fully determines the plan of a GetItem with only TableName and a one-
-    attribute Key (str or bytes value), as a hashable tuple; None for anything else."""
-    if len(params) != 2:
+    attribute Key (str or bytes value) made by a client of ``account``, as a
+    hashable tuple; None for anything else."""
+    if len(params) != 2 or account is None:
         return None
     table = params.get("TableName")
     key = params.get("Key")
@@ -920,7 +952,7 @@ def _plan_token(params: Any, context: Any) -> tuple[Any, ...] | None:
     ((tag, raw),) = value.items()
     if type(raw) is not str and type(raw) is not bytes:
         return None
-    return (table, context.get("client_region"), name, tag, raw)
+    return (table, context.get("client_region"), account, name, tag, raw)
 
 
 def uninstall_any(events: Any) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 
 from momento_botocore.keys import cache_key
 
+_ANY = "000000000000"  # the namespace does not matter here: one value against another
+
 
 def key_matches(item: Mapping[str, Any], key: Mapping[str, Any]) -> bool:
     """True when ``item`` holds each attribute of ``key`` (wire format) with the same
@@ -33,8 +35,8 @@ def all_keys_match(items: list[dict[str, Any]], keys: list[Mapping[str, Any]]) -
 def _same_key_value(name: str, found: Any, wanted: Any) -> bool:
     """The slow path: equal as the key codec sees them (its own normalization)."""
     try:
-        return cache_key("", "t", {name: found}, binary_text="utf-8") == cache_key(
-            "", "t", {name: wanted}, binary_text="utf-8"
+        return cache_key(_ANY, "", "t", {name: found}, binary_text="utf-8") == cache_key(
+            _ANY, "", "t", {name: wanted}, binary_text="utf-8"
         )
     except (ValueError, TypeError, AttributeError):
         return False

@@ -1,11 +1,12 @@
 """Contract 1: the cache key of one DynamoDB item. Pure; shared by reads and streams.
 
-A key is ``{prefix}mbc{VERSION}:{region}:{table}:{digest}`` where ``digest`` is the
+A key is ``{prefix}mbc{VERSION}:{account}:{region}:{table}:{digest}`` where
+``account`` is the 12-digit AWS account that owns the table and ``digest`` is the
 SHA-256 (base64url, unpadded) of a length-prefixed encoding of the item's
 primary-key attributes in canonical form: sorted by name, numbers normalized the
-way DynamoDB stores them, binary values as the bytes they stand for. Region and
-table names cannot contain ``:``, and the digest covers a length-delimited
-encoding, so distinct (region, table, key) triples never share a key.
+way DynamoDB stores them, binary values as the bytes they stand for. Accounts,
+regions and table names cannot contain ``:``, and the digest covers a
+length-delimited encoding, so distinct (account, region, table, key) never share a key.
 
 Which inputs get a key at all is a safety rule, not a convenience. A read whose
 key cannot be made passes through to DynamoDB (which answers, or gives its own
@@ -37,10 +38,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-# Not bumped for joining surrogate pairs: a pair-spelled string's key became the
-# key of the character it encodes, which names the same item in DynamoDB (and is
-# the key the stream side always gave it), so no entry can be misread.
-CODEC_VERSION = 1
+# 2: the table's account in the namespace. (Joining surrogate pairs changed no
+# accepted key's meaning: a pair-spelled string's key became the key of the
+# character it encodes, which names the same item, as the stream side always did.)
+CODEC_VERSION = 2
 _VERSION_TAG = f"mbc{CODEC_VERSION}"
 
 # Numbers DynamoDB is known to accept in requests (its grammar: see the module
@@ -53,16 +54,21 @@ _MAX_EXPONENT = 125  # largest: 9.99...E+125
 
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 _REGION = re.compile(r"[a-z0-9-]*")
+_ACCOUNT = re.compile(r"[0-9]{12}")
 
 BinaryText = Literal["base64", "utf-8"]
+
+#: ``(account, region, table_name)``; account is None when the name is not an ARN
+#: and no default account was given.
+TableRef = tuple[str | None, str, str]
 
 # Memos of the two functions every cached read calls. Both functions are pure, so
 # a memo only saves time: the hit path reads the same hot keys over and over.
 # Bounded (cleared when full); only successful results are kept.
 _MEMO_SIZE = 4096
-_TABLE_MEMO: dict[tuple[str, str | None], tuple[str, str]] = {}
+_TABLE_MEMO: dict[tuple[str, str | None, str | None], TableRef] = {}
 _KEY_MEMO: dict[tuple[Any, ...], str] = {}
-# One-attribute keys again, as raw value -> key per (region, table, prefix,
+# One-attribute keys again, as raw value -> key per (account, region, table, prefix,
 # binary_text, attribute, type): what a BatchGetItem looks up, key after key.
 _VALUE_MEMO_TABLES = 64
 _VALUE_MEMO: dict[tuple[Any, ...], dict[Any, str]] = {}
@@ -126,36 +132,57 @@ def binary_value(value: Any, text: BinaryText = "base64") -> bytes:
     raise ValueError(f"B value must be bytes or str, got {type(value).__name__}")
 
 
-def parse_table(table: str, default_region: str | None) -> tuple[str, str]:
-    """``(region, table_name)`` from a table name or a table (or stream) ARN."""
-    if type(table) is str and (type(default_region) is str or default_region is None):
-        found = _TABLE_MEMO.get((table, default_region))
+def is_account(value: Any) -> bool:
+    """True for a 12-digit AWS account id (exactly a str)."""
+    return type(value) is str and _ACCOUNT.fullmatch(value) is not None
+
+
+def parse_table(
+    table: str, default_region: str | None, default_account: str | None = None
+) -> TableRef:
+    """``(account, region, table_name)`` from a table name or a table (or stream) ARN.
+
+    An ARN gives its own account and region; a plain name gets the defaults.
+    """
+    if (
+        type(table) is str
+        and (type(default_region) is str or default_region is None)
+        and (default_account is None or is_account(default_account))
+    ):
+        memo_key = (table, default_region, default_account)
+        found = _TABLE_MEMO.get(memo_key)
         if found is not None:
             return found
-        parsed = _parse_table(table, default_region)
+        parsed = _parse_table(table, default_region, default_account)
         if len(_TABLE_MEMO) >= _MEMO_SIZE:
             _TABLE_MEMO.clear()
-        _TABLE_MEMO[(table, default_region)] = parsed
+        _TABLE_MEMO[memo_key] = parsed
         return parsed
-    return _parse_table(table, default_region)
+    return _parse_table(table, default_region, default_account)
 
 
-def _parse_table(table: str, default_region: str | None) -> tuple[str, str]:
+def _parse_table(table: str, default_region: str | None, default_account: str | None) -> TableRef:
     if not isinstance(table, str):
         raise ValueError(f"table name must be a str, got {type(table).__name__}")
+    account: str | None
     if table.startswith("arn:"):
         parts = table.split(":", 5)
         if len(parts) != 6 or parts[2] != "dynamodb" or not parts[5].startswith("table/"):
             raise ValueError(f"not a DynamoDB table ARN: {table!r}")
-        region = parts[3]
+        if _ACCOUNT.fullmatch(parts[4]) is None:
+            raise ValueError(f"not a 12-digit account in ARN {table!r}")
+        account, region = parts[4], parts[3]
         name = parts[5].split("/")[1]
     else:
         region, name = default_region or "", _text(table)
+        account = None if default_account is None else _text(default_account)
+        if account is not None and _ACCOUNT.fullmatch(account) is None:
+            raise ValueError(f"not a 12-digit AWS account: {account!r}")
     if _TABLE_NAME.fullmatch(name) is None:
         raise ValueError(f"not a DynamoDB table name: {name!r}")
     if _REGION.fullmatch(region) is None:
         raise ValueError(f"not an AWS region: {region!r}")
-    return region, name
+    return account, region, name
 
 
 def _canonical_attribute(name: str, value: Any, text: BinaryText) -> str:
@@ -199,6 +226,7 @@ def _text(value: str) -> str:
 
 
 def cache_key(
+    account: str,
     region: str,
     table: str,
     key_attributes: Mapping[str, Any],
@@ -206,8 +234,9 @@ def cache_key(
     prefix: str = "",
     binary_text: BinaryText = "base64",
 ) -> str:
-    """The cache key of one item, from its primary-key attributes in wire format."""
-    memo_key = _memo_key(region, table, key_attributes, prefix, binary_text)
+    """The cache key of one item of ``account``'s table, from its primary-key
+    attributes in wire format. Raises ValueError unless ``account`` has 12 digits."""
+    memo_key = _memo_key(account, region, table, key_attributes, prefix, binary_text)
     if memo_key is not None:
         try:
             found = _KEY_MEMO.get(memo_key)
@@ -216,13 +245,13 @@ def cache_key(
         else:
             if found is not None:
                 return found
-    key = _cache_key(region, table, key_attributes, prefix, binary_text)
+    key = _cache_key(account, region, table, key_attributes, prefix, binary_text)
     if memo_key is not None:
         if len(_KEY_MEMO) >= _MEMO_SIZE:
             _KEY_MEMO.clear()
         _KEY_MEMO[memo_key] = key
-        if len(memo_key) == 7:  # one attribute: the batch path's memo too
-            _remember_value(memo_key[:6], memo_key[6], key)
+        if len(memo_key) == 8:  # one attribute: the batch path's memo too
+            _remember_value(memo_key[:7], memo_key[7], key)
     return key
 
 
@@ -238,6 +267,7 @@ def _remember_value(where: tuple[Any, ...], raw: Any, key: str) -> None:
 
 
 def cache_keys(
+    account: str,
     region: str,
     table: str,
     keys: Sequence[Mapping[str, Any]],
@@ -245,7 +275,7 @@ def cache_keys(
     prefix: str = "",
     binary_text: BinaryText = "base64",
 ) -> list[str]:
-    """``[cache_key(region, table, key, ...) for key in keys]``, for the keys of one
+    """``[cache_key(account, region, table, key, ...) for key in keys]``, for the keys of one
     table in a BatchGetItem. Raises ValueError as cache_key does, and when the keys
     do not all have the same attribute names (DynamoDB rejects such a request).
 
@@ -260,7 +290,8 @@ def cache_keys(
         ((name, value),) = first.items()
         if type(value) is dict and len(value) == 1:
             ((tag, _),) = value.items()
-            found = _remembered_values(keys, (region, table, prefix, binary_text, name, tag))
+            where = (account, region, table, prefix, binary_text, name, tag)
+            found = _remembered_values(keys, where)
             if found is not None:
                 return found
     names = set(first)
@@ -269,19 +300,24 @@ def cache_keys(
         if not isinstance(key_attributes, Mapping) or key_attributes.keys() != names:
             raise ValueError("the keys of one table must all have the same attribute names")
         coded.append(
-            cache_key(region, table, key_attributes, prefix=prefix, binary_text=binary_text)
+            cache_key(
+                account, region, table, key_attributes, prefix=prefix, binary_text=binary_text
+            )
         )
     return coded
 
 
 def _remembered_values(keys: Sequence[Any], where: tuple[str, ...]) -> list[str] | None:
-    """The keys of one-attribute ``keys`` (``where`` names region, table, prefix,
-    binary_text, attribute and type) when each is well formed and remembered;
+    """The keys of one-attribute ``keys`` (``where`` names account, region, table,
+    prefix, binary_text, attribute and type) when each is well formed and remembered;
     else None, and the caller takes the general path (which also remembers them)."""
-    memo = _VALUE_MEMO.get(where)
+    try:
+        memo = _VALUE_MEMO.get(where)
+    except TypeError:  # an unhashable account or region: no memo
+        return None
     if memo is None:
         return None
-    name, tag = where[4], where[5]
+    name, tag = where[5], where[6]
     try:
         values = [key[name] for key in keys]
         if set(map(len, keys)) != {1} or set(map(len, values)) != {1}:
@@ -296,7 +332,12 @@ def _remembered_values(keys: Sequence[Any], where: tuple[str, ...]) -> list[str]
 
 
 def _memo_key(
-    region: str, table: str, key_attributes: Mapping[str, Any], prefix: str, binary_text: str
+    account: str,
+    region: str,
+    table: str,
+    key_attributes: Mapping[str, Any],
+    prefix: str,
+    binary_text: str,
 ) -> tuple[Any, ...] | None:
     """What determines the key, as a tuple; None for shapes not worth a memo.
 
@@ -315,7 +356,7 @@ def _memo_key(
         if type(value) is dict and len(value) == 1 and type(name) is str:
             ((tag, raw),) = value.items()
             if type(raw) in _MEMO_TYPES:
-                return (region, table, prefix, binary_text, name, tag, raw)
+                return (account, region, table, prefix, binary_text, name, tag, raw)
     elif size == 2:
         (name, value), (name2, value2) = key_attributes.items()
         if type(value) is dict and len(value) == 1 and type(value2) is dict and len(value2) == 1:
@@ -327,17 +368,32 @@ def _memo_key(
                 and type(name) is str
                 and type(name2) is str
             ):
-                return (region, table, prefix, binary_text, name, tag, raw, name2, tag2, raw2)
+                return (
+                    account,
+                    region,
+                    table,
+                    prefix,
+                    binary_text,
+                    name,
+                    tag,
+                    raw,
+                    name2,
+                    tag2,
+                    raw2,
+                )
     return None
 
 
 def _cache_key(
+    account: str,
     region: str,
     table: str,
     key_attributes: Mapping[str, Any],
     prefix: str,
     binary_text: BinaryText,
 ) -> str:
+    if not isinstance(account, str) or _ACCOUNT.fullmatch(account) is None:
+        raise ValueError(f"not a 12-digit AWS account: {account!r}")
     if not key_attributes:
         raise ValueError("an item key needs at least one attribute")
     parts = [
@@ -349,4 +405,4 @@ def _cache_key(
     encoded = "".join(parts).encode("utf-8")
     digest = hashlib.sha256(encoded).digest()
     tail = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-    return f"{prefix}{_VERSION_TAG}:{region}:{table}:{tail}"
+    return f"{prefix}{_VERSION_TAG}:{_text(account)}:{region}:{table}:{tail}"

@@ -57,19 +57,31 @@ TableLookup = Callable[[str], "TableSettings | None"]
 def plan_get_item(
     params: Mapping[str, Any],
     *,
+    account: str | None,
     region: str | None,
     settings_for: TableLookup,
     key_prefix: str,
     now: float,
 ) -> ReadPlan | Bypass | None:
-    """A plan for a cacheable GetItem, a Bypass, or None when the table is not ours."""
+    """A plan for a cacheable GetItem, a Bypass, or None when the table is not ours.
+
+    ``account`` is the client's (None when unknown: then nothing is cached).
+    """
     try:
-        region_name, table = parse_table(params.get("TableName"), region)  # type: ignore[arg-type]
+        owner, region_name, table = parse_table(
+            params.get("TableName"),  # type: ignore[arg-type]
+            region,
+            account,
+        )
     except ValueError:
         return None  # DynamoDB will reject it with its own error
     settings = settings_for(table)
     if settings is None:
         return None
+    if account is None:
+        return Bypass(table, "account")
+    if owner != account:
+        return Bypass(table, "foreign-account")
     if not _GET_ITEM_PARAMS.issuperset(params):
         return Bypass(table, "parameters")
     consistent = params.get("ConsistentRead", False)
@@ -83,7 +95,9 @@ def plan_get_item(
     if type(key_attributes) is not dict and not isinstance(key_attributes, Mapping):
         return Bypass(table, "parameters")
     try:
-        key = cache_key(region_name, table, key_attributes, prefix=key_prefix, binary_text="utf-8")
+        key = cache_key(  # the table owner's key (the client's own, checked above)
+            owner, region_name, table, key_attributes, prefix=key_prefix, binary_text="utf-8"
+        )
     except ValueError:
         return Bypass(table, "key")
     try:
@@ -118,6 +132,7 @@ class BatchTable:
 
     name: str  # as given in RequestItems (a name or an ARN)
     table: str
+    account: str
     region: str
     settings: TableSettings
     projection: Projection | None
@@ -148,6 +163,7 @@ class BatchPlan:
 def plan_batch_get(
     params: Mapping[str, Any],
     *,
+    account: str | None,
     region: str | None,
     settings_for: TableLookup,
     key_prefix: str,
@@ -155,9 +171,10 @@ def plan_batch_get(
 ) -> BatchPlan | Bypass | None:
     """A plan when some table of the batch is cached; Bypass when the batch is not understood.
 
-    Tables that are not cached, or read with ConsistentRead, are passed through;
-    anything odd anywhere (unknown parameters, a bad key, an invalid projection,
-    duplicate keys, too many keys) leaves the whole request untouched.
+    Tables that are not cached, read with ConsistentRead, or of another account than
+    ``account`` (the client's) are passed through; anything odd anywhere (unknown
+    parameters, a bad key, an invalid projection, duplicate keys, too many keys)
+    leaves the whole request untouched; a client of unknown account, too.
     """
     request_items = params.get("RequestItems")
     if not isinstance(request_items, Mapping) or not request_items:
@@ -168,10 +185,12 @@ def plan_batch_get(
     total_keys = 0
     for name, request in request_items.items():
         try:
-            region_name, table = parse_table(name, region)
+            owner, region_name, table = parse_table(name, region, account)
         except ValueError:
             return None
         settings = settings_for(table)
+        if settings is not None and account is None:
+            return Bypass(table, "account")
         if settings is not None and not first_cached:
             first_cached = table
         if not isinstance(request, Mapping) or not _BATCH_TABLE_PARAMS.issuperset(request):
@@ -180,12 +199,19 @@ def plan_batch_get(
         if not isinstance(keys, list) or not keys:
             return Bypass(first_cached, "parameters") if first_cached else None
         total_keys += len(keys)
-        if settings is None or request.get("ConsistentRead", False) is not False:
+        if (
+            settings is None
+            or owner != account
+            or request.get("ConsistentRead", False) is not False
+        ):
             passthrough[name] = request
             continue
+        assert owner is not None
         try:
             projection = parse_projection(request)
-            coded = cache_keys(region_name, table, keys, prefix=key_prefix, binary_text="utf-8")
+            coded = cache_keys(
+                owner, region_name, table, keys, prefix=key_prefix, binary_text="utf-8"
+            )
         except InvalidProjection:
             return Bypass(table, "projection")
         except (ValueError, AttributeError, TypeError):
@@ -195,7 +221,9 @@ def plan_batch_get(
         names = frozenset(keys[0])  # cache_keys checked that every key has these
         extras = {k: v for k, v in request.items() if k != "Keys"}
         cached.append(
-            BatchTable(name, table, region_name, settings, projection, names, coded, keys, extras)
+            BatchTable(
+                name, table, owner, region_name, settings, projection, names, coded, keys, extras
+            )
         )
     if not cached:
         return None

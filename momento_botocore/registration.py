@@ -143,14 +143,17 @@ def register(
     table_ttls: dict[str, float | timedelta] | None = None,
     key_prefix: str | None = None,
     key_schemas: dict[str, tuple[str, ...]] | None = None,
+    account_id: str | None = None,
 ) -> Registration:
     """Cache DynamoDB reads made through ``target``.
 
     ``target`` is a boto3 or botocore Session, a DynamoDB client, or None for every
     botocore session created from now on (plus boto3's default session, if any).
-    ``ttl`` is required unless ``config`` carries it. Registering the same target
-    again with the same settings returns the same registration; with other
-    settings, the new registration replaces the old one on that target.
+    ``ttl`` is required unless ``config`` carries it. ``account_id`` is the AWS
+    account of clients whose credentials do not say (see docs/consistency.md).
+    Registering the same target again with the same settings returns the same
+    registration; with other settings, the new registration replaces the old one
+    on that target.
     """
     changes: dict[str, Any] = {
         name: value
@@ -160,6 +163,7 @@ def register(
             ("table_ttls", table_ttls),
             ("key_prefix", key_prefix),
             ("key_schemas", key_schemas),
+            ("account_id", account_id),
         )
         if value is not None
     }

@@ -20,6 +20,7 @@ A ``NewImage`` that cannot be cached (nested deeper than DynamoDB's 32 levels, o
 not a well-formed item) is never stored as an ITEM: with valid keys the record
 writes a TOMBSTONE (the item did change; its new state is unknown here).
 
+The account and region of every key come from the record's ``eventSourceARN``.
 Malformed records (no keys, no sequence number, an event source ARN that is not
 a DynamoDB table's, or anything else that makes reading the record raise) are
 logged at ERROR and skipped, never reported as failures:
@@ -117,9 +118,11 @@ def plan_record(
     if not isinstance(source, str):
         raise MalformedRecordError("no eventSourceARN (the stream's ARN)")
     try:
-        region, table = parse_table(source, None)
+        account, region, table = parse_table(source, None)
     except ValueError as error:
         raise MalformedRecordError(f"eventSourceARN: {error}") from None
+    if account is None:  # a plain name, not an ARN: the table's account is unknown
+        raise MalformedRecordError(f"eventSourceARN is not an ARN: {source!r}")
     settings = (settings_for or config.settings_for)(table)
     if settings is None:
         return None
@@ -127,7 +130,9 @@ def plan_record(
     if (type(keys) is not dict and not isinstance(keys, Mapping)) or not keys:
         raise MalformedRecordError("no dynamodb.Keys")
     try:
-        key = cache_key(region, table, keys, prefix=config.key_prefix, binary_text="base64")
+        key = cache_key(
+            account, region, table, keys, prefix=config.key_prefix, binary_text="base64"
+        )
     except ValueError as error:
         raise MalformedRecordError(f"dynamodb.Keys: {error}") from None
     kind, value, ttl, note = _entry_for(record.get("eventName"), change, settings, config)

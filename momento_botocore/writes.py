@@ -35,6 +35,8 @@ class TouchedItem:
     table: str
     key: Mapping[str, Any] | None = None
     item: Mapping[str, Any] | None = None
+    #: The table's owner: from its ARN, else the client's; None when unknown.
+    account: str | None = None
 
 
 @dataclass(slots=True)
@@ -42,37 +44,44 @@ class WritePlan:
     """The entries one write call invalidates, carried through the call's context."""
 
     keys: list[tuple[str, str]]  # (table, cache key)
+    #: Cached tables written by a client whose account is unknown: nothing invalidated.
+    no_account: list[str] = field(default_factory=list)
     sends: int = 0
     done: bool = False
     problems: list[tuple[str, Exception]] = field(default_factory=list)
 
 
 def touched_items(
-    operation: str, params: Mapping[str, Any], region: str | None
+    operation: str, params: Mapping[str, Any], region: str | None, account: str | None
 ) -> list[TouchedItem]:
-    """Every item ``params`` writes. Raises ValueError (or KeyError...) for malformed requests."""
+    """Every item ``params`` writes; ``region`` and ``account`` are the client's.
+    Raises ValueError (or KeyError...) for malformed requests."""
     if operation in ("UpdateItem", "DeleteItem"):
-        return [_touch(params["TableName"], region, key=params["Key"])]
+        return [_touch(params["TableName"], region, account, key=params["Key"])]
     if operation == "PutItem":
-        return [_touch(params["TableName"], region, item=params["Item"])]
+        return [_touch(params["TableName"], region, account, item=params["Item"])]
     touched: list[TouchedItem] = []
     if operation == "BatchWriteItem":
         for name, requests in params["RequestItems"].items():
             for request in requests:
                 if "PutRequest" in request:
-                    touched.append(_touch(name, region, item=request["PutRequest"]["Item"]))
+                    touched.append(
+                        _touch(name, region, account, item=request["PutRequest"]["Item"])
+                    )
                 if "DeleteRequest" in request:
-                    touched.append(_touch(name, region, key=request["DeleteRequest"]["Key"]))
+                    touched.append(
+                        _touch(name, region, account, key=request["DeleteRequest"]["Key"])
+                    )
         return touched
     if operation == "TransactWriteItems":
         for action in params["TransactItems"]:
             if "Put" in action:
                 put = action["Put"]
-                touched.append(_touch(put["TableName"], region, item=put["Item"]))
+                touched.append(_touch(put["TableName"], region, account, item=put["Item"]))
             for kind in ("Update", "Delete"):
                 if kind in action:
                     spec = action[kind]
-                    touched.append(_touch(spec["TableName"], region, key=spec["Key"]))
+                    touched.append(_touch(spec["TableName"], region, account, key=spec["Key"]))
         return touched
     raise ValueError(f"not a write operation: {operation}")
 
@@ -80,12 +89,13 @@ def touched_items(
 def _touch(
     name: str,
     region: str | None,
+    account: str | None,
     *,
     key: Mapping[str, Any] | None = None,
     item: Mapping[str, Any] | None = None,
 ) -> TouchedItem:
-    region_name, table = parse_table(name, region)
-    return TouchedItem(name, region_name, table, key, item)
+    owner, region_name, table = parse_table(name, region, account)
+    return TouchedItem(name, region_name, table, key, item, owner)
 
 
 def plan_write(
@@ -101,13 +111,21 @@ def plan_write(
     for touch in touched:
         if not is_cached(touch.table):
             continue
+        if touch.account is None:
+            plan.no_account.append(touch.table)
+            continue
         try:
             key = touch.key
             if key is None:
                 assert touch.item is not None
                 key = {name: touch.item[name] for name in key_names(touch)}
             coded = cache_key(
-                touch.region, touch.table, key, prefix=key_prefix, binary_text="utf-8"
+                touch.account,
+                touch.region,
+                touch.table,
+                key,
+                prefix=key_prefix,
+                binary_text="utf-8",
             )
         except Exception as error:
             plan.problems.append((touch.table, error))
@@ -119,7 +137,7 @@ def plan_write(
 
 
 class KeySchemas:
-    """Key attribute names per (region, table): configured, or learned once and kept.
+    """Key attribute names per (account, region, table): configured, or learned once and kept.
 
     ``describe`` (given per lookup) asks DynamoDB; a failed lookup is not retried
     for ``retry_after`` seconds, so a role without ``dynamodb:DescribeTable`` does
@@ -136,22 +154,30 @@ class KeySchemas:
         self._configured = configured
         self._retry_after = retry_after
         self._clock = clock
-        self._known: dict[tuple[str, str], KeyNames] = {}
-        self._failed: dict[tuple[str, str], float] = {}
+        self._known: dict[tuple[str | None, str, str], KeyNames] = {}
+        self._failed: dict[tuple[str | None, str, str], float] = {}
         self._lock = threading.Lock()
 
-    def learn(self, region: str, table: str, names: KeyNames) -> None:
+    def learn(
+        self, region: str, table: str, names: KeyNames, *, account: str | None = None
+    ) -> None:
         with self._lock:
-            self._known[(region, table)] = names
+            self._known[(account, region, table)] = names
 
     def names(
-        self, region: str, table: str, describe: Callable[[], KeyNames] | None = None
+        self,
+        region: str,
+        table: str,
+        describe: Callable[[], KeyNames] | None = None,
+        *,
+        account: str | None = None,
     ) -> KeyNames:
-        """The key attribute names, asking ``describe`` when not known yet."""
+        """The key attribute names, asking ``describe`` when not known yet. Two
+        accounts' tables of one name may have different schemas."""
         configured = self._configured(table)
         if configured is not None:
             return configured
-        where = (region, table)
+        where = (account, region, table)
         with self._lock:
             known = self._known.get(where)
             failed_at = self._failed.get(where)
@@ -167,7 +193,7 @@ class KeySchemas:
             with self._lock:
                 self._failed[where] = self._clock()
             raise KeySchemaUnknown(f"DescribeTable {table!r} failed: {error}") from error
-        self.learn(region, table, names)
+        self.learn(region, table, names, account=account)
         return names
 
 

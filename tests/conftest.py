@@ -14,12 +14,15 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 import momento_botocore
+from momento_botocore.accounts import forget_accounts
 from momento_botocore.backends import Backend, MemoryBackend
 from momento_botocore.pending import forget_shared
 
 pytest_plugins = ("momento_botocore.testing.pytest_plugin",)
 
 REGION = "us-east-1"
+#: moto's account for plain dummy credentials (found through STS: see moto_endpoint).
+ACCOUNT = "123456789012"
 
 # aiobotocore pins an older botocore than users get, so the main test environment has
 # none: this suite runs on the newest botocore, and `make test` runs
@@ -44,6 +47,11 @@ os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = REGION
 os.environ.pop("MOMENTO_BOTOCORE_ENABLED", None)
+for _name in ("AWS_ACCOUNT_ID", "MOMENTO_BOTOCORE_ACCOUNT_ID"):
+    os.environ.pop(_name, None)
+# A client's account is found with STS GetCallerIdentity, as a user's would be: sent
+# to moto once its server runs (moto_endpoint), to nothing listening before.
+os.environ["AWS_ENDPOINT_URL_STS"] = "http://127.0.0.1:9"
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # grpc's C core: no INFO lines on stderr
 
 
@@ -56,7 +64,10 @@ def moto_endpoint() -> Iterator[str]:
     url = f"http://{host}:{port}"
     with urllib.request.urlopen(f"{url}/moto-api/", timeout=10) as response:
         assert response.status == 200, "moto server did not answer"
+    os.environ["AWS_ENDPOINT_URL_STS"] = url  # botocore's own setting: STS goes to moto
+    forget_accounts()
     yield url
+    os.environ["AWS_ENDPOINT_URL_STS"] = "http://127.0.0.1:9"
     server.stop()
 
 
@@ -75,6 +86,7 @@ def _clean_registrations() -> Iterator[None]:
     yield
     momento_botocore.unregister_all()
     forget_shared()  # pending tombstones outlive unregister(): not from test to test
+    forget_accounts(failures_only=True)  # moto's answers stay true; a failure would not
     momento_botocore.stats(reset=True)
 
 

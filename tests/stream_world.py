@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 import botocore.loaders
 import botocore.session
-from conftest import REGION, RequestCounter, create_table
+from conftest import ACCOUNT, REGION, RequestCounter, create_table
 
 import momento_botocore
 from momento_botocore.backends.base import Backend
@@ -94,4 +94,4 @@ class World:
         return None if item is None else int(item["v"]["N"])
 
     def entry(self, pk: str) -> Entry | None:
-        return decode(self.backend.get(cache_key("us-east-1", TABLE, {"pk": {"S": pk}})))
+        return decode(self.backend.get(cache_key(ACCOUNT, "us-east-1", TABLE, {"pk": {"S": pk}})))

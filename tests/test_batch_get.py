@@ -10,7 +10,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from conftest import RequestCounter, create_table, new_session
+from conftest import ACCOUNT, RequestCounter, create_table, new_session
 
 import momento_botocore
 from momento_botocore import MemoryBackend
@@ -295,7 +295,7 @@ def test_a_failing_cache_still_answers_every_key(endpoint: str, tables: None) ->
 def test_garbage_in_the_cache_is_a_miss_and_is_removed(endpoint: str, tables: None) -> None:
     backend = MemoryBackend()
     client = registered_client(endpoint, backend)
-    key = cache_key("us-east-1", "users", users_key(0))
+    key = cache_key(ACCOUNT, "us-east-1", "users", users_key(0))
     backend.set(key, b"not an entry", 60)
     answer = client.batch_get_item(RequestItems={"users": {"Keys": [users_key(0)]}})
     assert answer["Responses"]["users"][0]["name"] == {"S": "user 0"}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ACCOUNT
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -38,55 +39,72 @@ def _empty_memos() -> None:
 @pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: v["name"])
 def test_pinned_vectors_give_their_keys_again_when_remembered(vector: dict[str, Any]) -> None:
     for _ in range(3):
-        region, table = parse_table(vector["table"], vector["default_region"])
-        assert (
-            cache_key(region, table, vector["key"], prefix=vector["prefix"]) == vector["expected"]
+        account, region, table = parse_table(
+            vector["table"], vector["default_region"], vector["default_account"]
         )
+        assert account is not None
+        key = cache_key(account, region, table, vector["key"], prefix=vector["prefix"])
+        assert key == vector["expected"]
 
 
 def test_binary_key_as_bytes_and_as_text_stay_distinct_in_either_order() -> None:
     raw = b"\x01\x02"
     text = base64.b64encode(raw).decode("ascii")
-    as_bytes = cache_key("r", "t", {"pk": {"B": raw}})
-    as_base64 = cache_key("r", "t", {"pk": {"B": text}})
-    as_utf8 = cache_key("r", "t", {"pk": {"B": text}}, binary_text="utf-8")
+    as_bytes = cache_key(ACCOUNT, "r", "t", {"pk": {"B": raw}})
+    as_base64 = cache_key(ACCOUNT, "r", "t", {"pk": {"B": text}})
+    as_utf8 = cache_key(ACCOUNT, "r", "t", {"pk": {"B": text}}, binary_text="utf-8")
     assert as_bytes == as_base64 != as_utf8
-    assert cache_key("r", "t", {"pk": {"B": text}}, binary_text="utf-8") == as_utf8
-    assert cache_key("r", "t", {"pk": {"B": text}}) == as_bytes
+    assert cache_key(ACCOUNT, "r", "t", {"pk": {"B": text}}, binary_text="utf-8") == as_utf8
+    assert cache_key(ACCOUNT, "r", "t", {"pk": {"B": text}}) == as_bytes
 
 
 def test_unhashable_binary_key_values_still_get_their_key() -> None:
-    expected = cache_key("r", "t", {"pk": {"B": b"ab"}})
-    assert cache_key("r", "t", {"pk": {"B": bytearray(b"ab")}}) == expected
+    expected = cache_key(ACCOUNT, "r", "t", {"pk": {"B": b"ab"}})
+    assert cache_key(ACCOUNT, "r", "t", {"pk": {"B": bytearray(b"ab")}}) == expected
 
 
 def test_invalid_keys_keep_failing_after_valid_ones_are_remembered() -> None:
-    cache_key("r", "t", {"pk": {"N": "1"}})
+    cache_key(ACCOUNT, "r", "t", {"pk": {"N": "1"}})
     for _ in range(2):
         with pytest.raises(ValueError):
-            cache_key("r", "t", {"pk": {"N": 1}})
+            cache_key(ACCOUNT, "r", "t", {"pk": {"N": 1}})
         with pytest.raises(ValueError):
-            cache_key("r", "t", {"pk": {"N": "1x"}})
+            cache_key(ACCOUNT, "r", "t", {"pk": {"N": "1x"}})
 
 
 def test_key_memo_is_bounded() -> None:
     for n in range(keys._MEMO_SIZE + 10):
-        cache_key("r", "t", {"pk": {"S": str(n)}})
+        cache_key(ACCOUNT, "r", "t", {"pk": {"S": str(n)}})
     assert 0 < len(keys._KEY_MEMO) <= keys._MEMO_SIZE
     assert 0 < sum(map(len, keys._VALUE_MEMO.values())) <= keys._MEMO_SIZE
     for n in range(keys._VALUE_MEMO_TABLES + 3):
-        cache_key("r", f"t{n}", {"pk": {"S": "a"}})
+        cache_key(ACCOUNT, "r", f"t{n}", {"pk": {"S": "a"}})
     assert 0 < len(keys._VALUE_MEMO) <= keys._VALUE_MEMO_TABLES
 
 
 def test_table_names_keep_parsing_the_same_and_bad_ones_keep_failing() -> None:
-    arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/orders"
+    arn = "arn:aws:dynamodb:eu-west-1:222222222222:table/orders"
     for _ in range(2):
-        assert parse_table(arn, "us-east-1") == ("eu-west-1", "orders")
-        assert parse_table("orders", "us-east-1") == ("us-east-1", "orders")
-        assert parse_table("orders", None) == ("", "orders")
+        assert parse_table(arn, "us-east-1", ACCOUNT) == ("222222222222", "eu-west-1", "orders")
+        assert parse_table("orders", "us-east-1", ACCOUNT) == (ACCOUNT, "us-east-1", "orders")
+        assert parse_table("orders", "us-east-1", "111111111111")[0] == "111111111111"
+        assert parse_table("orders", "us-east-1") == (None, "us-east-1", "orders")
+        assert parse_table("orders", None) == (None, "", "orders")
         with pytest.raises(ValueError):
             parse_table("bad name", "us-east-1")
+        with pytest.raises(ValueError):
+            parse_table("orders", "us-east-1", "not-an-account")
+
+
+def test_remembered_keys_of_one_item_in_two_accounts_stay_apart() -> None:
+    key = {"pk": {"S": "a"}}
+    for _ in range(2):
+        one = cache_key("111111111111", "r", "t", key)
+        two = cache_key("222222222222", "r", "t", key)
+        assert one != two
+        batch = [key, {"pk": {"S": "b"}}]
+        assert keys.cache_keys("111111111111", "r", "t", batch)[0] == one
+        assert keys.cache_keys("222222222222", "r", "t", batch)[0] == two
 
 
 @given(
@@ -101,10 +119,10 @@ def test_table_names_keep_parsing_the_same_and_bad_ones_keep_failing() -> None:
     )
 )
 def test_a_remembered_key_equals_a_freshly_computed_one(key: dict[str, Any]) -> None:
-    first = cache_key("us-east-1", "items", key)
+    first = cache_key(ACCOUNT, "us-east-1", "items", key)
     keys._KEY_MEMO.clear()
-    assert cache_key("us-east-1", "items", key) == first
-    assert cache_key("us-east-1", "items", key) == first
+    assert cache_key(ACCOUNT, "us-east-1", "items", key) == first
+    assert cache_key(ACCOUNT, "us-east-1", "items", key) == first
 
 
 def test_every_decode_of_an_entry_is_a_new_independent_item() -> None:
@@ -209,18 +227,18 @@ BATCH_KEYS = st.lists(
 
 def _keys_or_error(batch: list[dict[str, Any]]) -> list[str] | type[Exception]:
     try:
-        return keys.cache_keys("r", "t", batch, binary_text="utf-8")
+        return keys.cache_keys(ACCOUNT, "r", "t", batch, binary_text="utf-8")
     except ValueError:
         return ValueError
 
 
 @given(BATCH_KEYS)
 def test_batch_cache_keys_equal_key_by_key_ones_remembered_or_not(batch: list[Any]) -> None:
-    expected = [cache_key("r", "t", key, binary_text="utf-8") for key in batch]
+    expected = [cache_key(ACCOUNT, "r", "t", key, binary_text="utf-8") for key in batch]
     keys._KEY_MEMO.clear()
     keys._VALUE_MEMO.clear()
-    assert keys.cache_keys("r", "t", batch, binary_text="utf-8") == expected
-    assert keys.cache_keys("r", "t", batch, binary_text="utf-8") == expected
+    assert keys.cache_keys(ACCOUNT, "r", "t", batch, binary_text="utf-8") == expected
+    assert keys.cache_keys(ACCOUNT, "r", "t", batch, binary_text="utf-8") == expected
 
 
 @pytest.mark.parametrize(
@@ -236,7 +254,9 @@ def test_batch_cache_keys_equal_key_by_key_ones_remembered_or_not(batch: list[An
 )
 def test_odd_keys_fail_in_a_batch_of_remembered_keys(odd: Any) -> None:
     good = [{"pk": {"S": "a"}}, {"pk": {"S": "b"}}]
-    assert _keys_or_error(good) == [cache_key("r", "t", k, binary_text="utf-8") for k in good]
+    assert _keys_or_error(good) == [
+        cache_key(ACCOUNT, "r", "t", k, binary_text="utf-8") for k in good
+    ]
     assert _keys_or_error([*good, odd]) is ValueError
     assert _keys_or_error([odd, *good]) is ValueError
 
@@ -264,41 +284,45 @@ SPELLINGS_OF_100 = ["100", "+100", "100.", "100.0", "1e2", "+1E+02", "0100", ".1
 def test_every_spelling_of_a_number_gets_one_key_whichever_is_remembered_first(
     first: str,
 ) -> None:
-    expected = cache_key("r", "t", {"pk": {"N": "100"}})
+    expected = cache_key(ACCOUNT, "r", "t", {"pk": {"N": "100"}})
     keys._KEY_MEMO.clear()
     keys._VALUE_MEMO.clear()
-    cache_key("r", "t", {"pk": {"N": first}})
+    cache_key(ACCOUNT, "r", "t", {"pk": {"N": first}})
     for spelling in [first, *SPELLINGS_OF_100]:
-        assert cache_key("r", "t", {"pk": {"N": spelling}}) == expected
+        assert cache_key(ACCOUNT, "r", "t", {"pk": {"N": spelling}}) == expected
     batch = [{"pk": {"N": spelling}} for spelling in SPELLINGS_OF_100]
-    assert keys.cache_keys("r", "t", batch) == [expected] * len(batch)
-    assert keys.cache_keys("r", "t", batch) == [expected] * len(batch)
+    assert keys.cache_keys(ACCOUNT, "r", "t", batch) == [expected] * len(batch)
+    assert keys.cache_keys(ACCOUNT, "r", "t", batch) == [expected] * len(batch)
 
 
 @pytest.mark.parametrize("first", ["a\ud83d\ude00", "a\U0001f600"])
 def test_a_surrogate_pair_and_its_character_share_a_key_whichever_is_remembered_first(
     first: str,
 ) -> None:
-    cache_key("r", "t", {"pk": {"S": first}})
-    cache_key("r", "t", {first: {"S": "v"}})
+    cache_key(ACCOUNT, "r", "t", {"pk": {"S": first}})
+    cache_key(ACCOUNT, "r", "t", {first: {"S": "v"}})
     for text in ["a\ud83d\ude00", "a\U0001f600"]:
-        assert cache_key("r", "t", {"pk": {"S": text}}) == cache_key("r", "t", {"pk": {"S": first}})
-        assert keys.cache_keys("r", "t", [{"pk": {"S": text}}]) == [
-            cache_key("r", "t", {"pk": {"S": first}})
+        assert cache_key(ACCOUNT, "r", "t", {"pk": {"S": text}}) == cache_key(
+            ACCOUNT, "r", "t", {"pk": {"S": first}}
+        )
+        assert keys.cache_keys(ACCOUNT, "r", "t", [{"pk": {"S": text}}]) == [
+            cache_key(ACCOUNT, "r", "t", {"pk": {"S": first}})
         ]
-        assert cache_key("r", "t", {text: {"S": "v"}}) == cache_key("r", "t", {first: {"S": "v"}})
+        assert cache_key(ACCOUNT, "r", "t", {text: {"S": "v"}}) == cache_key(
+            ACCOUNT, "r", "t", {first: {"S": "v"}}
+        )
 
 
 def test_refused_spellings_keep_failing_after_their_number_is_remembered() -> None:
-    cache_key("r", "t", {"pk": {"N": "100"}})
-    keys.cache_keys("r", "t", [{"pk": {"N": "100"}}])
+    cache_key(ACCOUNT, "r", "t", {"pk": {"N": "100"}})
+    keys.cache_keys(ACCOUNT, "r", "t", [{"pk": {"N": "100"}}])
     for refused in [" 100", "100 ", "1_00", "\u0661\u0660\u0660"]:
         for _ in range(2):
             with pytest.raises(ValueError):
-                cache_key("r", "t", {"pk": {"N": refused}})
+                cache_key(ACCOUNT, "r", "t", {"pk": {"N": refused}})
             with pytest.raises(ValueError):
-                keys.cache_keys("r", "t", [{"pk": {"N": "100"}}, {"pk": {"N": refused}}])
-    cache_key("r", "t", {"pk": {"S": "\U0001f600"}})
+                keys.cache_keys(ACCOUNT, "r", "t", [{"pk": {"N": "100"}}, {"pk": {"N": refused}}])
+    cache_key(ACCOUNT, "r", "t", {"pk": {"S": "\U0001f600"}})
     for _ in range(2):
         with pytest.raises(ValueError):
-            cache_key("r", "t", {"pk": {"S": "\ud83d"}})
+            cache_key(ACCOUNT, "r", "t", {"pk": {"S": "\ud83d"}})

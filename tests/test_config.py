@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import pytest
 
+import momento_botocore
 from momento_botocore import CacheConfig, ConfigurationError
 
 
@@ -101,3 +103,20 @@ def test_from_env_errors_name_the_variable(environ: dict[str, str], message: str
 def test_keyword_overrides_win_over_the_environment() -> None:
     config = CacheConfig.from_env({"MOMENTO_BOTOCORE_TTL_SECONDS": "60"}, ttl=5)
     assert config.ttl == 5.0
+
+
+@pytest.mark.parametrize("account", ["12345678901", "1234567890123", "12345678901a", 123456789012])
+def test_account_id_must_be_twelve_digits(account: Any) -> None:
+    with pytest.raises(ConfigurationError, match="account_id must be a 12-digit"):
+        CacheConfig(ttl=1, account_id=account)
+
+
+def test_account_id_comes_from_the_environment_or_register() -> None:
+    environ = {"MOMENTO_BOTOCORE_TTL_SECONDS": "1", "MOMENTO_BOTOCORE_ACCOUNT_ID": "111111111111"}
+    assert CacheConfig.from_env(environ).account_id == "111111111111"
+    with pytest.raises(ConfigurationError, match="MOMENTO_BOTOCORE_ACCOUNT_ID"):
+        CacheConfig.from_env({**environ, "MOMENTO_BOTOCORE_ACCOUNT_ID": "1111-1111-1111"})
+    registration = momento_botocore.register(
+        boto3.Session(region_name="us-east-1"), ttl=1, account_id="222222222222"
+    )
+    assert registration.config.account_id == "222222222222"

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import REGION, RequestCounter, create_table, new_session
+from conftest import ACCOUNT, REGION, RequestCounter, create_table, new_session
 from moto import mock_aws
 
 import momento_botocore
@@ -25,7 +25,8 @@ class FakeClock:
 
 
 @pytest.fixture
-def client() -> Iterator[Any]:
+def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.delenv("AWS_ENDPOINT_URL_STS")  # STS to AWS's own endpoint: mock_aws answers
     with mock_aws():
         client = new_session().client("dynamodb")
         create_table(client, "items")
@@ -46,7 +47,7 @@ def test_reads_are_cached_under_mock_aws_too(client: Any) -> None:
 def test_a_fill_never_overwrites_what_is_already_cached(client: Any) -> None:
     backend = MemoryBackend()
     momento_botocore.register(client, ttl=60, backend=backend)
-    key = cache_key(REGION, "items", {"pk": {"S": "a"}})
+    key = cache_key(ACCOUNT, REGION, "items", {"pk": {"S": "a"}})
     newer = encode_item({"pk": {"S": "a"}, "v": {"S": "newer"}})
 
     def invalidate_during_the_read(**_: Any) -> None:
@@ -62,7 +63,9 @@ def test_a_fill_never_overwrites_what_is_already_cached(client: Any) -> None:
 def test_a_read_slower_than_the_tombstone_ttl_does_not_fill(client: Any) -> None:
     clock = FakeClock()
     backend = MemoryBackend(clock=clock)
-    hooks = ReadHooks(CacheConfig(ttl=60, tombstone_ttl=5), backend, clock=clock)
+    hooks = ReadHooks(
+        CacheConfig(ttl=60, tombstone_ttl=5, account_id=ACCOUNT), backend, clock=clock
+    )
     hooks.install(client.meta.events)
 
     def slow_read(**_: Any) -> None:
@@ -73,14 +76,15 @@ def test_a_read_slower_than_the_tombstone_ttl_does_not_fill(client: Any) -> None
     assert len(backend) == 0
     client.meta.events.unregister("after-call.dynamodb.GetItem", slow_read)
     client.get_item(TableName="items", Key={"pk": {"S": "a"}})
-    entry = decode(backend.get(cache_key(REGION, "items", {"pk": {"S": "a"}})))
+    entry = decode(backend.get(cache_key(ACCOUNT, REGION, "items", {"pk": {"S": "a"}})))
     assert entry is not None and entry.item == {"pk": {"S": "a"}, "v": {"S": "db"}}
 
 
 def test_item_and_absent_entries_expire_with_their_own_ttls(client: Any) -> None:
     clock = FakeClock()
     backend = MemoryBackend(clock=clock)
-    ReadHooks(CacheConfig(ttl=60, absent_ttl=10), backend, clock=clock).install(client.meta.events)
+    config = CacheConfig(ttl=60, absent_ttl=10, account_id=ACCOUNT)  # hooks by hand: no client
+    ReadHooks(config, backend, clock=clock).install(client.meta.events)
     sent = RequestCounter(client, "GetItem")
     for key in ("a", "missing"):
         client.get_item(TableName="items", Key={"pk": {"S": key}})
@@ -98,10 +102,10 @@ def test_a_read_outliving_a_stream_absent_entry_does_not_fill(client: Any) -> No
     # tombstone TTL: a read that started before the delete must not fill once it expired.
     clock = FakeClock()
     backend = MemoryBackend(clock=clock)
-    config = CacheConfig(ttl=60, absent_ttl=1, tombstone_ttl=10)
+    config = CacheConfig(ttl=60, absent_ttl=1, tombstone_ttl=10, account_id=ACCOUNT)
     hooks = ReadHooks(config, backend, clock=clock)
     hooks.install(client.meta.events)
-    key = cache_key(REGION, "items", {"pk": {"S": "a"}})
+    key = cache_key(ACCOUNT, REGION, "items", {"pk": {"S": "a"}})
 
     def deleted_during_the_read(**_: Any) -> None:
         backend.set(key, encode_absent(), 1)  # what the stream invalidator writes on REMOVE

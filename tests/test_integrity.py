@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import REGION, RequestCounter, create_table, new_session
+from conftest import ACCOUNT, REGION, RequestCounter, create_table, new_session
 
 import momento_botocore
 from momento_botocore import CacheConfig, MemoryBackend
@@ -32,7 +32,7 @@ def key(pk: str) -> dict[str, Any]:
 
 
 def key_of(pk: str) -> str:
-    return cache_key(REGION, TABLE, key(pk))
+    return cache_key(ACCOUNT, REGION, TABLE, key(pk))
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from enum import Enum
 from typing import Any
 
 import pytest
-from conftest import create_table, new_session
+from conftest import ACCOUNT, create_table, new_session
 
 import momento_botocore
 from momento_botocore import MemoryBackend, keys
@@ -43,37 +43,40 @@ def _clean() -> Iterator[None]:
 
 def plain_key(key: dict[str, Any], table: str = "t", binary_text: Any = "base64") -> str:
     fresh_memos()
-    return cache_key("r", table, key, binary_text=binary_text)
+    return cache_key(ACCOUNT, "r", table, key, binary_text=binary_text)
 
 
 def test_str_enum_key_value_has_the_key_of_its_text() -> None:
     expected = plain_key({"pk": {"S": "active"}})
     fresh_memos()
-    assert cache_key("r", "t", {"pk": {"S": Status.ACTIVE}}) == expected
+    assert cache_key(ACCOUNT, "r", "t", {"pk": {"S": Status.ACTIVE}}) == expected
 
 
 def test_str_enum_attribute_name_has_the_key_of_its_text() -> None:
     expected = plain_key({"pk": {"S": "a"}})
     fresh_memos()
-    assert cache_key("r", "t", {Names.PK: {"S": "a"}}) == expected
+    assert cache_key(ACCOUNT, "r", "t", {Names.PK: {"S": "a"}}) == expected
 
 
 def test_str_enum_table_name_is_the_table_in_the_key() -> None:
     expected = plain_key({"pk": {"S": "a"}}, table="users")
     fresh_memos()
-    region, table = parse_table(Tables.USERS, "r")
-    assert (region, table) == ("r", "users")
+    account, region, table = parse_table(Tables.USERS, "r", ACCOUNT)
+    assert (account, region, table) == (ACCOUNT, "r", "users")
     assert type(table) is str
-    assert cache_key(region, table, {"pk": {"S": "a"}}) == expected
+    assert cache_key(ACCOUNT, region, table, {"pk": {"S": "a"}}) == expected
 
 
 def test_batch_keys_of_str_enum_values_match_the_plain_text_keys() -> None:
     expected = [plain_key({"pk": {"S": "active"}}, binary_text="utf-8")]
     fresh_memos()
-    assert cache_keys("r", "t", [{"pk": {"S": Status.ACTIVE}}], binary_text="utf-8") == expected
+    assert (
+        cache_keys(ACCOUNT, "r", "t", [{"pk": {"S": Status.ACTIVE}}], binary_text="utf-8")
+        == expected
+    )
     # And the other way round: a plain-text lookup after the enum's is not answered
     # from a memo entry made by the enum (equal, same hash) with a different key.
-    assert cache_keys("r", "t", [{"pk": {"S": "active"}}], binary_text="utf-8") == expected
+    assert cache_keys(ACCOUNT, "r", "t", [{"pk": {"S": "active"}}], binary_text="utf-8") == expected
 
 
 def test_batch_get_with_str_enum_keys_never_caches_an_existing_item_as_absent(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ACCOUNT
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -18,8 +19,11 @@ VECTORS = json.loads((Path(__file__).parent / "vectors" / "keys.json").read_text
 
 
 def key_of(vector: dict[str, Any]) -> str:
-    region, table = parse_table(vector["table"], vector["default_region"])
-    return cache_key(region, table, vector["key"], prefix=vector["prefix"])
+    account, region, table = parse_table(
+        vector["table"], vector["default_region"], vector["default_account"]
+    )
+    assert account is not None
+    return cache_key(account, region, table, vector["key"], prefix=vector["prefix"])
 
 
 @pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: v["name"])
@@ -30,8 +34,40 @@ def test_pinned_vectors_give_their_expected_keys(vector: dict[str, Any]) -> None
 def test_vectors_are_for_this_codec_version() -> None:
     assert VECTORS["codec_version"] == CODEC_VERSION
     assert all(
-        v["expected"].split(":")[-4].endswith(f"mbc{CODEC_VERSION}") for v in VECTORS["vectors"]
+        v["expected"].split(":")[-5].endswith(f"mbc{CODEC_VERSION}") for v in VECTORS["vectors"]
     )
+
+
+def test_vectors_hold_the_account_of_the_table() -> None:
+    accounts = {v["expected"].split(":")[-4] for v in VECTORS["vectors"]}
+    assert accounts == {"123456789012", "111111111111", "222222222222"}
+
+
+def test_one_table_and_key_in_two_accounts_give_two_keys() -> None:
+    key = {"pk": {"S": "a"}}
+    assert cache_key("111111111111", "r", "orders", key) != cache_key(
+        "222222222222", "r", "orders", key
+    )
+
+
+def test_a_table_arn_of_the_own_account_gives_the_plain_names_key() -> None:
+    arn = "arn:aws:dynamodb:us-east-1:111111111111:table/orders"
+    own = parse_table(arn, "us-east-1", "111111111111")
+    assert own == parse_table("orders", "us-east-1", "111111111111")
+    foreign = parse_table(
+        "arn:aws:dynamodb:us-east-1:222222222222:table/orders", "us-east-1", "111111111111"
+    )
+    assert foreign == ("222222222222", "us-east-1", "orders")
+
+
+@pytest.mark.parametrize("account", [None, "", "12345678901", "1234567890123", "abcdefghijkl", 1])
+def test_a_key_needs_a_twelve_digit_account(account: Any) -> None:
+    with pytest.raises(ValueError):
+        cache_key(account, "r", "t", {"pk": {"S": "a"}})
+
+
+def test_a_plain_name_without_a_default_account_has_no_account() -> None:
+    assert parse_table("orders", "us-east-1") == (None, "us-east-1", "orders")
 
 
 @pytest.mark.parametrize(
@@ -110,43 +146,43 @@ def test_numbers_dynamodb_would_reject_raise(text: str) -> None:
 
 def test_a_surrogate_pair_has_the_key_of_the_character_it_encodes() -> None:
     # botocore's JSON serializer sends both as "\\ud83d\\ude00": one item in DynamoDB.
-    emoji = cache_key("r", "t", {"pk": {"S": "a\U0001f600b"}})
-    assert cache_key("r", "t", {"pk": {"S": "a\ud83d\ude00b"}}) == emoji
-    assert cache_key("r", "t", {"\ud83d\ude00": {"S": "x"}}) == cache_key(
-        "r", "t", {"\U0001f600": {"S": "x"}}
+    emoji = cache_key(ACCOUNT, "r", "t", {"pk": {"S": "a\U0001f600b"}})
+    assert cache_key(ACCOUNT, "r", "t", {"pk": {"S": "a\ud83d\ude00b"}}) == emoji
+    assert cache_key(ACCOUNT, "r", "t", {"\ud83d\ude00": {"S": "x"}}) == cache_key(
+        ACCOUNT, "r", "t", {"\U0001f600": {"S": "x"}}
     )
 
 
 @pytest.mark.parametrize("text", ["\ud83d", "\ude00", "a\ude00\ud83d", "\ud83d\ud83d"])
 def test_a_lone_surrogate_gets_no_key(text: str) -> None:
     with pytest.raises(ValueError):
-        cache_key("r", "t", {"pk": {"S": text}})
+        cache_key(ACCOUNT, "r", "t", {"pk": {"S": text}})
     with pytest.raises(ValueError):
-        cache_key("r", "t", {text: {"S": "a"}})
+        cache_key(ACCOUNT, "r", "t", {text: {"S": "a"}})
 
 
 def test_two_attribute_names_that_are_one_name_on_the_wire_get_no_key() -> None:
     with pytest.raises(ValueError):
-        cache_key("r", "t", {"\ud83d\ude00": {"S": "a"}, "\U0001f600": {"S": "b"}})
+        cache_key(ACCOUNT, "r", "t", {"\ud83d\ude00": {"S": "a"}, "\U0001f600": {"S": "b"}})
 
 
 def test_binary_as_bytes_and_as_base64_text_are_one_key() -> None:
     raw = bytes(range(256))
     as_text = base64.b64encode(raw).decode()
-    assert cache_key("r", "t", {"pk": {"B": raw}}) == cache_key("r", "t", {"pk": {"B": as_text}})
+    assert cache_key(ACCOUNT, "r", "t", {"pk": {"B": raw}}) == cache_key(
+        ACCOUNT, "r", "t", {"pk": {"B": as_text}}
+    )
 
 
 def test_binary_text_can_mean_utf8_as_botocore_sends_it() -> None:
-    as_utf8 = cache_key("r", "t", {"pk": {"B": "abc"}}, binary_text="utf-8")
-    assert as_utf8 == cache_key("r", "t", {"pk": {"B": b"abc"}})
+    as_utf8 = cache_key(ACCOUNT, "r", "t", {"pk": {"B": "abc"}}, binary_text="utf-8")
+    assert as_utf8 == cache_key(ACCOUNT, "r", "t", {"pk": {"B": b"abc"}})
 
 
 def test_table_arn_maps_to_the_plain_name_in_its_region() -> None:
-    assert parse_table("arn:aws:dynamodb:eu-west-1:1:table/orders", "us-east-1") == (
-        "eu-west-1",
-        "orders",
-    )
-    assert parse_table("orders", "us-east-1") == ("us-east-1", "orders")
+    arn = "arn:aws:dynamodb:eu-west-1:111111111111:table/orders"
+    assert parse_table(arn, "us-east-1", ACCOUNT) == ("111111111111", "eu-west-1", "orders")
+    assert parse_table("orders", "us-east-1", ACCOUNT) == (ACCOUNT, "us-east-1", "orders")
 
 
 @pytest.mark.parametrize(
@@ -155,11 +191,19 @@ def test_table_arn_maps_to_the_plain_name_in_its_region() -> None:
 )
 def test_malformed_keys_raise(key: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
-        cache_key("r", "t", key)
+        cache_key(ACCOUNT, "r", "t", key)
 
 
 @pytest.mark.parametrize(
-    "table", ["a:b", "", "arn:aws:s3:::bucket", "arn:aws:dynamodb:r:1:index/x"]
+    "table",
+    [
+        "a:b",
+        "",
+        "arn:aws:s3:::bucket",
+        "arn:aws:dynamodb:r:123456789012:index/x",
+        "arn:aws:dynamodb:r:1:table/x",  # not a 12-digit account
+        "arn:aws:dynamodb:r::table/x",
+    ],
 )
 def test_bad_table_names_raise(table: str) -> None:
     with pytest.raises(ValueError):
@@ -200,14 +244,16 @@ def renderings(value: Decimal) -> st.SearchStrategy[str]:
 def test_equivalent_numbers_give_one_key(data: st.DataObject, value: Decimal) -> None:
     first = data.draw(renderings(value))
     second = data.draw(renderings(value))
-    assert cache_key("r", "t", {"n": {"N": first}}) == cache_key("r", "t", {"n": {"N": second}})
+    assert cache_key(ACCOUNT, "r", "t", {"n": {"N": first}}) == cache_key(
+        ACCOUNT, "r", "t", {"n": {"N": second}}
+    )
 
 
 @given(finite_decimals, finite_decimals)
 def test_different_numbers_give_different_keys(a: Decimal, b: Decimal) -> None:
     assume(a != b)
-    key_a = cache_key("r", "t", {"n": {"N": f"{a:e}"}})
-    key_b = cache_key("r", "t", {"n": {"N": f"{b:e}"}})
+    key_a = cache_key(ACCOUNT, "r", "t", {"n": {"N": f"{a:e}"}})
+    key_b = cache_key(ACCOUNT, "r", "t", {"n": {"N": f"{b:e}"}})
     assert key_a != key_b
 
 
@@ -239,10 +285,10 @@ def test_different_table_or_key_give_different_cache_keys(
     table_a: str, key_a: dict[str, Any], table_b: str, key_b: dict[str, Any]
 ) -> None:
     assume(table_a != table_b or canonical(key_a) != canonical(key_b))
-    assert cache_key("r", table_a, key_a) != cache_key("r", table_b, key_b)
+    assert cache_key(ACCOUNT, "r", table_a, key_a) != cache_key(ACCOUNT, "r", table_b, key_b)
 
 
 @given(item_keys)
 def test_attribute_order_does_not_matter(key: dict[str, Any]) -> None:
     reordered = dict(reversed(list(key.items())))
-    assert cache_key("r", "t", key) == cache_key("r", "t", reordered)
+    assert cache_key(ACCOUNT, "r", "t", key) == cache_key(ACCOUNT, "r", "t", reordered)

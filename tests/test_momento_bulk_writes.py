@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import REGION, RequestCounter, create_table, new_session
+from conftest import ACCOUNT, REGION, RequestCounter, create_table, new_session
 from stream_records import lambda_record
 
 import momento_botocore
@@ -78,7 +78,7 @@ def stat(table: str, name: str) -> int:
 
 
 def kind_stored(server: LocalMomentoServer, table: str, pk: str) -> EntryKind | None:
-    raw = server.get_raw(cache_key(REGION, table, key(pk), binary_text="utf-8"))
+    raw = server.get_raw(cache_key(ACCOUNT, REGION, table, key(pk), binary_text="utf-8"))
     entry = None if raw is None else decode(raw)
     return None if entry is None else entry.kind
 

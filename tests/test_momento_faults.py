@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import REGION, RequestCounter, create_table, new_session
+from conftest import ACCOUNT, REGION, RequestCounter, create_table, new_session
 
 import momento_botocore
 from momento_botocore.backends import CircuitBreakerBackend
@@ -202,7 +202,7 @@ def test_fills_failing_leave_reads_correct_and_lookups_keep_going(
     momento_server.fail("SetIfNotExists", code=grpc.StatusCode.INTERNAL)
     for _ in range(6):
         assert header(read_correctly(client, table)) == "miss"
-    assert momento_server.get_raw(cache_key(REGION, table, KEY)) is None
+    assert momento_server.get_raw(cache_key(ACCOUNT, REGION, table, KEY)) is None
     # Each lookup succeeded (a miss) between the failed fills: no run of failures.
     assert backend.breaker.state is BreakerState.CLOSED
     assert momento_botocore.stats()[table]["errors"] == 6
@@ -233,7 +233,7 @@ def test_request_failures_are_not_logged_by_the_sdk_once_per_call(
 def test_garbage_under_a_key_is_a_miss_and_is_replaced(
     endpoint: str, table: str, momento_server: LocalMomentoServer
 ) -> None:
-    key = cache_key(REGION, table, KEY)
+    key = cache_key(ACCOUNT, REGION, table, KEY)
     momento_server.put_raw(key, b"\x00\xffnot an entry")
     backend = guarded(momento_server)
     client = cached_client(endpoint, backend)

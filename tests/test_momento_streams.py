@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from conftest import REGION, RequestCounter, create_table, new_session
+from conftest import ACCOUNT, REGION, RequestCounter, create_table, new_session
 from stream_records import failures, lambda_event, lambda_record
 
 import momento_botocore
@@ -38,7 +38,7 @@ def momento_backend(server: LocalMomentoServer) -> CircuitBreakerBackend:
 
 
 def stored_kind(server: LocalMomentoServer) -> EntryKind | None:
-    raw = server.get_raw(cache_key(REGION, "items", KEYS))
+    raw = server.get_raw(cache_key(ACCOUNT, REGION, "items", KEYS))
     entry = None if raw is None else decode(raw)
     return None if entry is None else entry.kind
 

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import REGION, RequestCounter, create_table, new_session
+from conftest import ACCOUNT, REGION, RequestCounter, create_table, new_session
 from stream_records import lambda_event, lambda_record
 
 import momento_botocore
@@ -23,7 +23,7 @@ from momento_botocore.keys import cache_key
 from momento_botocore.streams import StreamInvalidator
 
 TABLE = "items"
-CONFIG = CacheConfig(ttl=60, tombstone_ttl=10, key_schemas={TABLE: ("pk",)})
+CONFIG = CacheConfig(ttl=60, tombstone_ttl=10, key_schemas={TABLE: ("pk",)}, account_id=ACCOUNT)
 
 
 def item(pk: str, version: int) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def key(pk: str) -> dict[str, Any]:
 
 
 def cache_key_of(pk: str) -> str:
-    return cache_key(REGION, TABLE, key(pk))
+    return cache_key(ACCOUNT, REGION, TABLE, key(pk))
 
 
 def record_of(pk: str, version: int) -> dict[str, Any]:

@@ -234,8 +234,14 @@ def test_shared_settings_take_the_largest_limit_and_the_shortest_interval() -> N
 
 def test_counters_go_to_the_stats_of_the_registration_that_acted(endpoint: str, items: str) -> None:
     cache = FlakyCache()
-    # Hooks installed by hand: no client to ask DescribeTable, so the key schema is given.
-    config = CacheConfig(ttl=300, tombstone_retry_interval=RETRY, key_schemas={"items": ("pk",)})
+    # Hooks installed by hand: no client to ask DescribeTable (or STS), so the key
+    # schema and the account are given.
+    config = CacheConfig(
+        ttl=300,
+        tombstone_retry_interval=RETRY,
+        key_schemas={"items": ("pk",)},
+        account_id="123456789012",
+    )
     stats_of_writer, stats_of_reader = Stats(), Stats()
     clients = []
     for stats in (stats_of_writer, stats_of_reader):

@@ -12,8 +12,10 @@ through a scalar (moto fails the request).
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -116,7 +118,9 @@ def canonical(value: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def clients() -> Iterator[tuple[Any, Any]]:
-    with mock_aws():
+    # STS to AWS's own endpoint, where mock_aws answers (the client's account).
+    with mock.patch.dict(os.environ), mock_aws():
+        os.environ.pop("AWS_ENDPOINT_URL_STS", None)
         plain = boto3.Session(region_name="us-east-1").client(
             "dynamodb", config=Config(retries={"total_max_attempts": 1})
         )

@@ -15,7 +15,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from conftest import REGION, RequestCounter, create_table, new_session
+from conftest import ACCOUNT, REGION, RequestCounter, create_table, new_session
 
 import momento_botocore
 from momento_botocore import MemoryBackend
@@ -298,7 +298,7 @@ def test_garbage_in_the_cache_is_a_miss_and_is_deleted(endpoint: str, table: str
 def test_a_tombstone_sends_reads_to_dynamodb_and_blocks_fills(endpoint: str, table: str) -> None:
     backend = MemoryBackend()
     client = cached_client(endpoint, backend)
-    key = cache_key(REGION, table, {"pk": {"S": "a"}})
+    key = cache_key(ACCOUNT, REGION, table, {"pk": {"S": "a"}})
     backend.set(key, encode_tombstone(), 10)
     sent = RequestCounter(client, "GetItem")
     for _ in range(3):

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from conftest import create_table, new_session
+from conftest import ACCOUNT, create_table, new_session
 from stream_records import failures, lambda_event, lambda_record
 
 import momento_botocore
@@ -34,7 +34,7 @@ def nested(levels: int, tag: str = "M") -> dict[str, Any]:
 
 
 def kind_of(backend: MemoryBackend, keys: dict[str, Any] = KEYS) -> EntryKind | None:
-    found = decode(backend.get(cache_key("us-east-1", "items", keys)))
+    found = decode(backend.get(cache_key(ACCOUNT, "us-east-1", "items", keys)))
     return None if found is None else found.kind
 
 
@@ -62,7 +62,9 @@ def test_an_image_dynamodb_cannot_send_invalidates_and_the_batch_goes_on(
     name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     backend = MemoryBackend()
-    backend.set(cache_key("us-east-1", "items", KEYS), encode_item({**KEYS, "v": {"S": "old"}}), 60)
+    backend.set(
+        cache_key(ACCOUNT, "us-east-1", "items", KEYS), encode_item({**KEYS, "v": {"S": "old"}}), 60
+    )
     bad = lambda_record("MODIFY", KEYS, view="NEW_IMAGE", new=KEYS)
     bad["dynamodb"]["NewImage"] = GARBAGE_IMAGES[name]  # no JSON round trip: any shape
     after = lambda_record("INSERT", {"pk": {"S": "b"}}, view="NEW_IMAGE", new={"pk": {"S": "b"}})
@@ -80,7 +82,7 @@ def test_an_image_at_dynamodbs_depth_limit_is_cached() -> None:
     image = {**KEYS, "v": nested(MAX_NESTING), "w": nested(MAX_NESTING, "L")}
     record = lambda_record("MODIFY", KEYS, view="NEW_IMAGE", new=image)
     assert make_handler(CONFIG, backend=backend)(lambda_event(record)) == failures()
-    found = decode(backend.get(cache_key("us-east-1", "items", KEYS)))
+    found = decode(backend.get(cache_key(ACCOUNT, "us-east-1", "items", KEYS)))
     assert found is not None and found.item == image
 
 

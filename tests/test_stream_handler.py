@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import pytest
-from conftest import REGION, RequestCounter, create_table, new_session
+from conftest import ACCOUNT, REGION, RequestCounter, create_table, new_session
 from stream_records import b64, failures, lambda_event, lambda_record
 
 import momento_botocore
@@ -46,7 +46,7 @@ def backend() -> RecordingBackend:
 
 
 def key_of(keys: dict[str, Any], table: str = "items") -> str:
-    return cache_key(REGION, table, keys)
+    return cache_key(ACCOUNT, REGION, table, keys)
 
 
 def entry(backend: MemoryBackend, keys: dict[str, Any] = KEYS, table: str = "items") -> Entry:
@@ -119,7 +119,7 @@ def test_records_of_tables_outside_the_configuration_are_ignored(
 def test_region_comes_from_the_stream_arn(backend: RecordingBackend) -> None:
     record = lambda_record("INSERT", KEYS, view="NEW_IMAGE", new=NEW, region="eu-west-1")
     make_handler(CONFIG, backend=backend)(lambda_event(record))
-    assert decode(backend.get(cache_key("eu-west-1", "items", KEYS))) is not None
+    assert decode(backend.get(cache_key(ACCOUNT, "eu-west-1", "items", KEYS))) is not None
     assert backend.get(key_of(KEYS)) is None
 
 
@@ -128,7 +128,7 @@ def test_key_prefix_is_applied(backend: RecordingBackend) -> None:
     make_handler(config, backend=backend)(
         lambda_event(lambda_record("REMOVE", KEYS, view="KEYS_ONLY"))
     )
-    assert backend.get(cache_key(REGION, "items", KEYS, prefix="app1:")) is not None
+    assert backend.get(cache_key(ACCOUNT, REGION, "items", KEYS, prefix="app1:")) is not None
 
 
 # Keys: numbers, binary, composite ------------------------------------------------------
@@ -403,7 +403,7 @@ def test_lambda_handler_is_configured_from_the_environment_once(
 
     assert [first] == streams._DEFAULT
     assert first.config.ttl_seconds == 120.0 and first.config.tables == ("items",)
-    stored = decode(first.backend.get(cache_key(REGION, "items", KEYS, prefix="env:")))
+    stored = decode(first.backend.get(cache_key(ACCOUNT, REGION, "items", KEYS, prefix="env:")))
     assert stored is not None and stored.kind is EntryKind.ITEM
     assert isinstance(first.backend, MemoryBackend) and len(first.backend) == 1
 

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
-from conftest import REGION
+from conftest import ACCOUNT, REGION
 from stream_records import failures, lambda_event, lambda_record
 
 from momento_botocore import streams
@@ -36,7 +36,7 @@ class FailingFor(MemoryBackend):
 
 
 def key(pk: str) -> str:
-    return cache_key(REGION, "items", {"pk": {"S": pk}})
+    return cache_key(ACCOUNT, REGION, "items", {"pk": {"S": pk}})
 
 
 def kind(backend: MemoryBackend, pk: str) -> EntryKind | None:

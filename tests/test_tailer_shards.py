@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from botocore.stub import ANY, Stubber
-from conftest import REGION, new_session
+from conftest import ACCOUNT, REGION, new_session
 from fake_streams import ARN, FakeStreams, client_error, stream_record
 
 from momento_botocore.backends.base import BackendError
@@ -55,7 +55,7 @@ class Recorder:
         return [r["dynamodb"]["SequenceNumber"] for e in self.events for r in e["Records"]]
 
     def version(self, pk: str) -> int | None:
-        found = decode(self.backend.get(cache_key(REGION, "items", {"pk": {"S": pk}})))
+        found = decode(self.backend.get(cache_key(ACCOUNT, REGION, "items", {"pk": {"S": pk}})))
         if found is None or found.item is None:
             return None
         return int(found.item["v"]["N"])
@@ -170,7 +170,7 @@ def test_failed_records_are_redelivered_from_the_lowest_failure_before_newer_one
         fail = True
 
         def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
-            if self.fail and key == cache_key(REGION, "items", {"pk": {"S": "b"}}):
+            if self.fail and key == cache_key(ACCOUNT, REGION, "items", {"pk": {"S": "b"}}):
                 raise BackendError("down")
             super().set(key, value, ttl_seconds)
 
@@ -328,7 +328,7 @@ def test_binary_keys_read_from_the_stream_api_refresh_the_same_entry_as_lambda_j
     fake.add_shard("shard-1", None, stream_record(b"\x00\xff", 5))
     backend = MemoryBackend()
     tailer(fake, make_handler(CONFIG, backend=backend)).drain()
-    found = decode(backend.get(cache_key(REGION, "items", {"pk": {"B": b"\x00\xff"}})))
+    found = decode(backend.get(cache_key(ACCOUNT, REGION, "items", {"pk": {"B": b"\x00\xff"}})))
     assert found is not None and found.kind is EntryKind.ITEM
     assert found.item == {"pk": {"B": b"\x00\xff"}, "v": {"N": "5"}}
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import REGION, RequestCounter, create_table, new_session
+from conftest import ACCOUNT, REGION, RequestCounter, create_table, new_session
 
 import momento_botocore
 from momento_botocore import (
@@ -42,7 +42,7 @@ def key(pk: str) -> dict[str, Any]:
 
 
 def cache_key_of(pk: str) -> str:
-    return cache_key(REGION, "items", key(pk), binary_text="utf-8")
+    return cache_key(ACCOUNT, REGION, "items", key(pk), binary_text="utf-8")
 
 
 class FlakyCache(MemoryBackend):

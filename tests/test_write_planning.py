@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import ACCOUNT
 
 from momento_botocore.config import CacheConfig, ConfigurationError
 from momento_botocore.keys import cache_key
@@ -23,7 +24,7 @@ B = {"pk": {"S": "b"}}
 
 def keys_of(operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
     plan = plan_write(
-        touched_items(operation, params, "us-east-1"),
+        touched_items(operation, params, "us-east-1", ACCOUNT),
         is_cached=lambda table: table != "uncached",
         key_names=lambda touch: ("pk",),
         key_prefix="",
@@ -33,7 +34,7 @@ def keys_of(operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def key(table: str, attributes: dict[str, Any]) -> tuple[str, str]:
-    return table, cache_key("us-east-1", table, attributes, binary_text="utf-8")
+    return table, cache_key(ACCOUNT, "us-east-1", table, attributes, binary_text="utf-8")
 
 
 def test_every_write_operation_names_its_items() -> None:
@@ -64,6 +65,23 @@ def test_a_table_arn_invalidates_the_plain_names_entry() -> None:
     assert keys_of("DeleteItem", {"TableName": arn, "Key": A}) == [key("t", A)]
 
 
+def test_a_table_arn_of_another_account_invalidates_that_accounts_entry() -> None:
+    arn = "arn:aws:dynamodb:us-east-1:222222222222:table/t"
+    foreign = cache_key("222222222222", "us-east-1", "t", A, binary_text="utf-8")
+    assert keys_of("DeleteItem", {"TableName": arn, "Key": A}) == [("t", foreign)]
+
+
+def test_writes_of_a_client_of_unknown_account_invalidate_nothing_and_say_so() -> None:
+    plan = plan_write(
+        touched_items("DeleteItem", {"TableName": "t", "Key": A}, "us-east-1", None),
+        is_cached=lambda table: True,
+        key_names=lambda touch: ("pk",),
+        key_prefix="",
+    )
+    assert plan.keys == []
+    assert plan.no_account == ["t"]
+
+
 def test_an_item_whose_key_cannot_be_found_is_reported_not_raised() -> None:
     def unknown(touch: TouchedItem) -> tuple[str, ...]:
         raise KeySchemaUnknown(touch.table)
@@ -78,6 +96,7 @@ def test_an_item_whose_key_cannot_be_found_is_reported_not_raised() -> None:
                 ]
             },
             "us-east-1",
+            ACCOUNT,
         ),
         is_cached=lambda table: True,
         key_names=unknown,
@@ -89,7 +108,7 @@ def test_an_item_whose_key_cannot_be_found_is_reported_not_raised() -> None:
 
 def test_malformed_writes_raise_so_they_pass_through() -> None:
     with pytest.raises((KeyError, ValueError, TypeError)):
-        touched_items("PutItem", {"TableName": "t"}, "us-east-1")
+        touched_items("PutItem", {"TableName": "t"}, "us-east-1", ACCOUNT)
 
 
 def test_key_schemas_are_configured_or_described_once() -> None:

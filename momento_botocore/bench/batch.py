@@ -12,7 +12,7 @@ from typing import Any
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.bench.context import BenchContext
 from momento_botocore.bench.harness import Variant, measure, median, ratio, ratio_figure
-from momento_botocore.bench.local import create_table, new_session, sample_item
+from momento_botocore.bench.local import ACCOUNT, create_table, new_session, sample_item
 from momento_botocore.bench.model import BenchResult, Goal, unavailable
 
 TABLE = "bench-batch"
@@ -42,7 +42,9 @@ def run(ctx: BenchContext) -> BenchResult:
             }
         )
     session = new_session()
-    registration = momento_botocore.register(session, ttl=3600, backend=MemoryBackend())
+    registration = momento_botocore.register(
+        session, ttl=3600, backend=MemoryBackend(), account_id=ACCOUNT
+    )
     try:
         client = session.client("dynamodb", endpoint_url=moto.endpoint)
         sent = [0]

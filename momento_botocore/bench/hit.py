@@ -24,7 +24,7 @@ from botocore.awsrequest import AWSResponse
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.bench.context import BenchContext
 from momento_botocore.bench.harness import Samples, Variant, measure, median, ratio
-from momento_botocore.bench.local import REGION, new_session, sample_item
+from momento_botocore.bench.local import ACCOUNT, REGION, new_session, sample_item
 from momento_botocore.bench.model import BenchResult, Figure, Goal
 from momento_botocore.config import CacheConfig
 from momento_botocore.entries import Entry, EntryKind, encode_item
@@ -59,7 +59,9 @@ def floor_handler(item: dict[str, Any]) -> Callable[..., tuple[AWSResponse, dict
 
 def _filled_backend(item: dict[str, Any]) -> MemoryBackend:
     backend = MemoryBackend()
-    backend.set(cache_key(REGION, TABLE, KEY, binary_text="utf-8"), encode_item(item), 3600)
+    backend.set(
+        cache_key(ACCOUNT, REGION, TABLE, KEY, binary_text="utf-8"), encode_item(item), 3600
+    )
     return backend
 
 
@@ -79,7 +81,7 @@ def hit_clients(item: dict[str, Any]) -> dict[str, Callable[[], object]]:
     floor_table.meta.client.meta.events.register("before-call.dynamodb.GetItem", handler)
 
     session = new_session()
-    momento_botocore.register(session, ttl=3600, backend=_filled_backend(item))
+    momento_botocore.register(session, ttl=3600, backend=_filled_backend(item), account_id=ACCOUNT)
     hit_client = session.client("dynamodb", endpoint_url=_NOWHERE)
     hit_table = session.resource("dynamodb", endpoint_url=_NOWHERE).Table(TABLE)
     _check_hit(hit_client.get_item(TableName=TABLE, Key=KEY), "low-level client")
@@ -183,8 +185,8 @@ def run_breakdown(ctx: BenchContext) -> BenchResult:
 
     item = sample_item(PK)
     backend = _filled_backend(item)
-    config = CacheConfig(ttl=3600)
-    key_text = cache_key(REGION, TABLE, KEY, binary_text="utf-8")
+    config = CacheConfig(ttl=3600, account_id=ACCOUNT)
+    key_text = cache_key(ACCOUNT, REGION, TABLE, KEY, binary_text="utf-8")
     handler = floor_handler(item)
 
     def client_with(*, plan: bool, serve: bool, stats: bool, noop: bool = False) -> Any:
@@ -309,8 +311,8 @@ def _alone(
 
     pieces: dict[str, Callable[[], object]] = {
         "plan_request": plan_request,
-        "  parse_table": lambda: parse_table(TABLE, REGION),
-        "  cache_key": lambda: cache_key(REGION, TABLE, KEY, binary_text="utf-8"),
+        "  parse_table": lambda: parse_table(TABLE, REGION, ACCOUNT),
+        "  cache_key": lambda: cache_key(ACCOUNT, REGION, TABLE, KEY, binary_text="utf-8"),
         "serve_from_cache": serve,
         "  backend.get": lambda: backend.get(key_text),
         "  decode": lambda: decode(raw),

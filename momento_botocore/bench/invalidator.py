@@ -17,7 +17,7 @@ from typing import Any
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.bench.context import BenchContext
 from momento_botocore.bench.harness import Variant, measure, median, ratio
-from momento_botocore.bench.local import REGION, sample_item
+from momento_botocore.bench.local import ACCOUNT, REGION, sample_item
 from momento_botocore.bench.model import BenchResult, Figure, Goal
 from momento_botocore.config import CacheConfig
 from momento_botocore.entries import encode_item
@@ -80,7 +80,7 @@ def run(ctx: BenchContext) -> BenchResult:
     floor_backend = MemoryBackend()
     writes = [
         (
-            cache_key(REGION, TABLE, {"pk": {"S": f"item-{n}"}}),
+            cache_key(ACCOUNT, REGION, TABLE, {"pk": {"S": f"item-{n}"}}),
             encode_item(sample_item(f"item-{n}", 2)),
         )
         for n in range(max(BATCHES))

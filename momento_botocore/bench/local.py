@@ -9,6 +9,8 @@ import urllib.request
 from typing import Any, TextIO
 
 REGION = "us-east-1"
+#: moto's account for plain dummy credentials; given to register() as account_id.
+ACCOUNT = "123456789012"
 _CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
 
 

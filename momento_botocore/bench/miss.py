@@ -14,7 +14,7 @@ from typing import Any
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.bench.context import BenchContext
 from momento_botocore.bench.harness import Variant, measure, median, ratio_figure
-from momento_botocore.bench.local import REGION, create_table, new_session, sample_item
+from momento_botocore.bench.local import ACCOUNT, REGION, create_table, new_session, sample_item
 from momento_botocore.bench.model import BenchResult, Figure, Goal
 from momento_botocore.keys import cache_key
 
@@ -35,9 +35,9 @@ def run(ctx: BenchContext) -> BenchResult:
 
     backend = MemoryBackend()
     session = new_session()
-    registration = momento_botocore.register(session, ttl=3600, backend=backend)
+    registration = momento_botocore.register(session, ttl=3600, backend=backend, account_id=ACCOUNT)
     cached = session.client("dynamodb", endpoint_url=moto.endpoint)
-    entry_key = cache_key(REGION, TABLE, KEY, binary_text="utf-8")
+    entry_key = cache_key(ACCOUNT, REGION, TABLE, KEY, binary_text="utf-8")
     try:
         first = cached.get_item(TableName=TABLE, Key=KEY)
         if first["ResponseMetadata"]["HTTPHeaders"].get("x-momento-cache") != "miss":

@@ -18,7 +18,7 @@ from typing import Any
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.bench.context import BenchContext
 from momento_botocore.bench.harness import Variant, measure, ratio_figure
-from momento_botocore.bench.local import REGION, new_session, sample_item
+from momento_botocore.bench.local import ACCOUNT, REGION, new_session, sample_item
 from momento_botocore.bench.model import BenchResult, Figure, unavailable
 from momento_botocore.entries import encode_item
 from momento_botocore.keys import cache_key
@@ -91,7 +91,7 @@ def run(ctx: BenchContext) -> BenchResult:
     from momento import CredentialProvider
 
     item = sample_item(PK)
-    entry_key = cache_key(REGION, TABLE, KEY, binary_text="utf-8")
+    entry_key = cache_key(ACCOUNT, REGION, TABLE, KEY, binary_text="utf-8")
     server = _ServerProcess()
     registrations = []
     backend: Any = None
@@ -105,7 +105,9 @@ def run(ctx: BenchContext) -> BenchResult:
         for name, cache in (("memory hit", memory), ("Momento hit", backend)):
             cache.set(entry_key, encode_item(item), 3600)
             session = new_session()
-            registrations.append(momento_botocore.register(session, ttl=3600, backend=cache))
+            registrations.append(
+                momento_botocore.register(session, ttl=3600, backend=cache, account_id=ACCOUNT)
+            )
             client = session.client("dynamodb", endpoint_url=_NOWHERE)
             answer = client.get_item(TableName=TABLE, Key=KEY)
             if answer["ResponseMetadata"]["HTTPHeaders"].get("x-momento-cache") != "hit":
@@ -173,7 +175,7 @@ def _measure_lookups(
     ctx: BenchContext, backend: Any, value: bytes, name: str, *, delayed: bool
 ) -> Figure:
     keys = [
-        cache_key(REGION, TABLE, {"pk": {"S": f"user-{n}"}}, binary_text="utf-8")
+        cache_key(ACCOUNT, REGION, TABLE, {"pk": {"S": f"user-{n}"}}, binary_text="utf-8")
         for n in range(LOOKUP_KEYS)
     ]
     for key in keys:

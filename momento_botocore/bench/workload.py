@@ -34,7 +34,7 @@ from operator import itemgetter
 from typing import Any
 
 from momento_botocore.backends.memory import MemoryBackend
-from momento_botocore.bench.local import MotoServer, create_table, new_session, sample_item
+from momento_botocore.bench.local import ACCOUNT, MotoServer, create_table, new_session, sample_item
 from momento_botocore.config import CacheConfig
 from momento_botocore.entries import EntryKind, decode
 
@@ -273,7 +273,9 @@ def run_mode(
     reader = plain
     if mode != "none":
         session = new_session()
-        registration = momento_botocore.register(session, ttl=spec.ttl, backend=backend)
+        registration = momento_botocore.register(
+            session, ttl=spec.ttl, backend=backend, account_id=ACCOUNT
+        )
         reader = session.client("dynamodb", endpoint_url=moto.endpoint)
     if mode in STREAM_MODES:
         streams: Any = importlib.import_module("momento_botocore.streams")
