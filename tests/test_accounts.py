@@ -194,6 +194,27 @@ def test_a_client_whose_account_cannot_be_found_runs_uncached_and_says_so_once(
     assert len(unknown) == 1
 
 
+def test_a_write_by_a_client_of_unknown_account_leaves_no_stale_entry(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", NOWHERE)  # STS unreachable
+    backend = MemoryBackend()
+    known = boto3.Session(region_name=REGION, **unique_credentials())
+    momento_botocore.register(known, ttl=60, backend=backend, account_id=ACCOUNT)
+    reader = known.client("dynamodb", endpoint_url=endpoint)
+    create_table(reader, "items")
+    reader.put_item(TableName="items", Item={"pk": {"S": "a"}, "v": {"S": "old"}})
+    reader.get_item(TableName="items", Key={"pk": {"S": "a"}})  # cached
+    unknown = boto3.Session(region_name=REGION, **unique_credentials())
+    momento_botocore.register(unknown, ttl=60, backend=backend)
+    writer = unknown.client("dynamodb", endpoint_url=endpoint)
+    writer.put_item(TableName="items", Item={"pk": {"S": "a"}, "v": {"S": "new"}})
+    # Its key has no account, so no tombstone: the write fences the table instead.
+    answer = reader.get_item(TableName="items", Key={"pk": {"S": "a"}})
+    assert answer["Item"]["v"] == {"S": "new"}
+    assert momento_botocore.stats()["items"]["tables_fenced"] == 1
+
+
 def test_the_account_id_setting_needs_no_sts(
     endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
