@@ -80,12 +80,15 @@ _HIT_HTTP_RESPONSE = AWSResponse(None, 200, {CACHE_HEADER: "hit"}, None)
 _HANDLERS = (
     ("before-parameter-build.dynamodb", "plan_request", "momento-botocore.plan", True),
     ("before-call.dynamodb.GetItem", "serve_from_cache", "momento-botocore.serve", False),
-    ("before-send.dynamodb.GetItem", "mark_sent", "momento-botocore.sent", False),
+    # request-created, not before-send: its request carries the call's context on every
+    # botocore (before-send's has it only from ~1.43.7x), and it fires once per attempt
+    # actually built, never on a short-circuited call (a hit, a Stubber's answer).
+    ("request-created.dynamodb.GetItem", "mark_sent", "momento-botocore.sent", False),
     # Fills, then projects (the fill needs the full item): one handler, as it runs on
     # every GetItem, hits included.
     ("after-call.dynamodb.GetItem", "fill_after_miss", "momento-botocore.fill", False),
     ("before-call.dynamodb.BatchGetItem", "serve_batch", "momento-botocore.batch-serve", False),
-    ("before-send.dynamodb.BatchGetItem", "count_send", "momento-botocore.batch-sent", False),
+    ("request-created.dynamodb.BatchGetItem", "count_send", "momento-botocore.batch-sent", False),
     ("after-call.dynamodb.BatchGetItem", "merge_batch", "momento-botocore.batch-merge", False),
     ("creating-client-class.dynamodb", "remember_clients", "momento-botocore.clients", False),
     *(
@@ -93,7 +96,7 @@ _HANDLERS = (
         for operation in WRITE_OPERATIONS
         for entry in (
             (
-                f"before-send.dynamodb.{operation}",
+                f"request-created.dynamodb.{operation}",
                 "count_send",
                 f"momento-botocore.sent-{operation}",
                 False,
@@ -237,9 +240,13 @@ class ReadHooks:
         return _HIT_HTTP_RESPONSE, parsed
 
     def mark_sent(self, request: Any, **_: Any) -> None:
-        plan: ReadPlan | None = request.context.get(CONTEXT_KEY)
-        if plan is not None:
-            plan.sent = True
+        """request-created: this call's answer will come over the wire."""
+        try:
+            plan: ReadPlan | None = request.context.get(CONTEXT_KEY)
+            if plan is not None:
+                plan.sent = True
+        except Exception as error:  # never break the call
+            self._failed("marking a request sent", "", error)
 
     def fill_after_miss(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
         plan: ReadPlan | None = context.get(CONTEXT_KEY)
@@ -540,12 +547,16 @@ class ReadHooks:
         )
 
     def count_send(self, request: Any, **_: Any) -> None:
-        context = request.context
-        plan: Any = context.get(WRITE_CONTEXT_KEY) or context.get(BATCH_CONTEXT_KEY)
-        if isinstance(plan, WritePlan):
-            plan.sends += 1
-        elif plan is not None:
-            plan.sent = True
+        """request-created: one more attempt of this call goes over the wire."""
+        try:
+            context = request.context
+            plan: Any = context.get(WRITE_CONTEXT_KEY) or context.get(BATCH_CONTEXT_KEY)
+            if isinstance(plan, WritePlan):
+                plan.sends += 1
+            elif plan is not None:
+                plan.sent = True
+        except Exception as error:  # never break the call
+            self._failed("counting a request sent", "", error)
 
     def write_answered(self, http_response: Any, context: Any, **_: Any) -> None:
         plan: WritePlan | None = context.get(WRITE_CONTEXT_KEY)
@@ -660,8 +671,11 @@ class ReadHooks:
             return settings
 
     def _failed(self, what: str, table: str, error: BaseException) -> None:
-        self._stats.add(table, "errors")
-        self._reporter.report(what, error)
+        try:
+            self._stats.add(table, "errors")
+            self._reporter.report(what, error)
+        except Exception:  # the last resort of every handler: never raise from here
+            pass
 
 
 _PLAN_MEMO_SIZE = 4096
