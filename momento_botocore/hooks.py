@@ -162,8 +162,80 @@ class ReadHooks:
             register(event, getattr(self, method), unique_id=unique_id)
 
     # Handlers -----------------------------------------------------------------
+    # Each one guards its body (``_name``): nothing raises into a call. A failure is
+    # counted and logged (rate-limited), and the call goes on as if uncached.
 
     def plan_request(self, params: Any, model: Any, context: Any, **_: Any) -> None:
+        try:
+            self._plan_request(params, model, context)
+        except Exception as error:
+            self._failed("planning", "", error)
+            with contextlib.suppress(Exception):
+                context.pop(CONTEXT_KEY, None)  # half a plan: no lookup, no fill
+
+    def serve_from_cache(self, context: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        try:
+            return self._serve_from_cache(context)
+        except Exception as error:
+            self._failed("cache lookup", "", error)
+            with contextlib.suppress(Exception):
+                context[CONTEXT_KEY].hit = True  # to DynamoDB, and no fill
+            return None
+
+    def fill_after_miss(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
+        try:
+            self._fill_after_miss(http_response, parsed, context)
+        except Exception as error:
+            self._failed("cache fill", "", error)
+
+    def serve_batch(self, context: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        try:
+            return self._serve_batch(context)
+        except Exception as error:
+            self._failed("answering a batch from the cache", "", error)
+            try:  # an all-hit batch's request is a placeholder: it must be answered here
+                return _bare_batch_answer(context.get(BATCH_CONTEXT_KEY))
+            except Exception:
+                return None
+
+    def merge_batch(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
+        try:
+            self._merge_batch_answer(http_response, parsed, context)
+        except Exception as error:
+            self._failed("merging a batch answer", "", error)
+            with contextlib.suppress(Exception):  # DynamoDB answered only the misses
+                _add_missing_hits(context.get(BATCH_CONTEXT_KEY), parsed)
+
+    def write_answered(self, http_response: Any, context: Any, **_: Any) -> None:
+        try:
+            self._write_answered(http_response, context)
+        except Exception as error:
+            self._failed("cache invalidation", "", error)
+            self._invalidation_failed(context)
+
+    def write_failed(self, context: Any, **_: Any) -> None:
+        try:
+            self._write_failed(context)
+        except Exception as error:
+            self._failed("cache invalidation", "", error)
+            self._invalidation_failed(context)
+
+    def remember_clients(self, base_classes: Any, **_: Any) -> None:
+        try:
+            self._remember_clients(base_classes)
+        except Exception as error:  # such clients cannot DescribeTable for a write's key
+            self._failed("remembering clients", "", error)
+
+    def _invalidation_failed(self, context: Any) -> None:
+        """Every key of the write skips the cache until its tombstone is written late."""
+        try:
+            plan = context.get(WRITE_CONTEXT_KEY)
+            for table, key in plan.keys if plan is not None else ():
+                self._remember_tombstone(table, key)
+        except Exception as error:
+            self._failed("remembering unwritten tombstones", "", error)
+
+    def _plan_request(self, params: Any, model: Any, context: Any, **_: Any) -> None:
         if model.name != "GetItem" or not self.active:
             planner = self._planners.get(model.name)
             if planner is not None and self.active:
@@ -200,7 +272,9 @@ class ReadHooks:
         except Exception as error:  # never break the call
             self._failed("planning", "", error)
 
-    def serve_from_cache(self, context: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+    def _serve_from_cache(
+        self, context: Any, **_: Any
+    ) -> tuple[AWSResponse, dict[str, Any]] | None:
         plan: ReadPlan | None = context.get(CONTEXT_KEY)
         if plan is None or not self.active:
             return None
@@ -248,7 +322,7 @@ class ReadHooks:
         except Exception as error:  # never break the call
             self._failed("marking a request sent", "", error)
 
-    def fill_after_miss(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
+    def _fill_after_miss(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
         plan: ReadPlan | None = context.get(CONTEXT_KEY)
         if plan is None or not plan.sent:
             return  # a hit (never sent), or not ours
@@ -404,7 +478,7 @@ class ReadHooks:
         except Exception as error:
             self._failed("cache delete", table, error)
 
-    def serve_batch(self, context: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+    def _serve_batch(self, context: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
         plan: BatchPlan | None = context.get(BATCH_CONTEXT_KEY)
         if plan is None or plan.misses or plan.passthrough:
             return None
@@ -428,7 +502,7 @@ class ReadHooks:
         }
         return _HIT_HTTP_RESPONSE, parsed
 
-    def merge_batch(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
+    def _merge_batch_answer(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
         """DynamoDB answered the misses: project, fill, and add the hits to its answer."""
         plan: BatchPlan | None = context.get(BATCH_CONTEXT_KEY)
         if plan is None or plan.answered or http_response.status_code != 200:
@@ -444,6 +518,8 @@ class ReadHooks:
             self._merge_batch(plan, parsed, fill)
         except Exception as error:  # a bug if it happens; never raise into the caller
             self._failed("merging a batch answer", plan.tables[0].table, error)
+            with contextlib.suppress(Exception):  # DynamoDB answered only the misses
+                _add_missing_hits(plan, parsed)
 
     def _merge_batch(self, plan: BatchPlan, parsed: Any, fill: bool) -> None:
         headers = parsed.get("ResponseMetadata", {}).get("HTTPHeaders")
@@ -558,7 +634,7 @@ class ReadHooks:
         except Exception as error:  # never break the call
             self._failed("counting a request sent", "", error)
 
-    def write_answered(self, http_response: Any, context: Any, **_: Any) -> None:
+    def _write_answered(self, http_response: Any, context: Any, **_: Any) -> None:
         plan: WritePlan | None = context.get(WRITE_CONTEXT_KEY)
         if plan is None:
             return
@@ -568,7 +644,7 @@ class ReadHooks:
         # Written; or 5xx / retried after a lost answer: perhaps written.
         self._invalidate(plan)
 
-    def write_failed(self, context: Any, **_: Any) -> None:
+    def _write_failed(self, context: Any, **_: Any) -> None:
         """No answer (timeout, connection error): if the request left, it may have been applied."""
         plan: WritePlan | None = context.get(WRITE_CONTEXT_KEY)
         if plan is not None and plan.sends > 0:
@@ -656,7 +732,7 @@ class ReadHooks:
         if error is not None:  # the cache still fails: not counted again, logged (rate-limited)
             self._reporter.report("writing a pending tombstone", error)
 
-    def remember_clients(self, base_classes: Any, **_: Any) -> None:
+    def _remember_clients(self, base_classes: Any, **_: Any) -> None:
         """Make new DynamoDB clients findable from a call's context (for DescribeTable)."""
         if _RemembersItself not in base_classes:
             base_classes.insert(0, _RemembersItself)
@@ -715,6 +791,30 @@ def _identity_of(backend: Backend) -> Hashable:
         ErrorReporter().report("naming the cache (cache_identity)", error)
         return SameObject(backend)
     return identity
+
+
+def _bare_batch_answer(plan: BatchPlan | None) -> tuple[AWSResponse, dict[str, Any]] | None:
+    """An all-hit batch answered with its items alone (no ConsumedCapacity)."""
+    if plan is None or plan.misses or plan.passthrough:
+        return None
+    plan.answered = True
+    parsed = {
+        "Responses": {table.name: plan.hits[table.name] for table in plan.tables},
+        "UnprocessedKeys": {},
+        "ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": {}, "RetryAttempts": 0},
+    }
+    return _HIT_HTTP_RESPONSE, parsed
+
+
+def _add_missing_hits(plan: BatchPlan | None, parsed: Any) -> None:
+    """After a failed merge: every cached item is in the answer, once."""
+    if plan is None or plan.answered:
+        return
+    responses = parsed.setdefault("Responses", {})
+    for table in plan.tables:
+        items = responses.setdefault(table.name, [])
+        there = {id(item) for item in items}
+        items.extend(item for item in plan.hits.get(table.name, ()) if id(item) not in there)
 
 
 class PendingTombstonesFull(Exception):
@@ -785,4 +885,5 @@ class _RemembersItself:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        remember_client(self)
+        with contextlib.suppress(Exception):  # never break making a client
+            remember_client(self)
