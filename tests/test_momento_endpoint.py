@@ -35,14 +35,14 @@ def test_an_http_endpoint_reaches_a_local_server_without_an_api_key(
     monkeypatch.delenv("MOMENTO_API_KEY", raising=False)
     config = CacheConfig.from_env(local_environment(momento_server))
     writer = new_session().client("dynamodb", endpoint_url=endpoint)
-    create_table(writer, "t")
-    writer.put_item(TableName="t", Item=ITEM)
+    create_table(writer, "local")
+    writer.put_item(TableName="local", Item=ITEM)
     session = new_session()
     momento_botocore.register(session, config=config)
     client = session.client("dynamodb", endpoint_url=endpoint)
-    client.get_item(TableName="t", Key={"pk": ITEM["pk"]})  # miss: fills
-    assert client.get_item(TableName="t", Key={"pk": ITEM["pk"]})["Item"] == ITEM
-    assert momento_botocore.stats()["t"]["hits"] == 1
+    client.get_item(TableName="local", Key={"pk": ITEM["pk"]})  # miss: fills
+    assert client.get_item(TableName="local", Key={"pk": ITEM["pk"]})["Item"] == ITEM
+    assert momento_botocore.stats()["local"]["hits"] == 1
     assert momento_server.calls("SetIfNotExists") == 1
     assert momento_server.calls("Get") == 2
 
