@@ -8,8 +8,20 @@ STAMP := $(VENV)/.installed
 AIO_VENV := .venv-aio
 AIO_BIN := $(AIO_VENV)/bin
 AIO_STAMP := $(AIO_VENV)/.installed
+# The read, write, batch and stream suites again on older botocore, each in its own
+# environment: the declared floor (botocore 1.34.0), and the botocore that AWS CLI v1
+# bundles (awscli 1.46: 1.43.62), with the CLI itself for the smoke test.
+FLOOR_VENV := .venv-floor
+FLOOR_STAMP := $(FLOOR_VENV)/.installed
+FLOOR_PINS := botocore==1.34.0 boto3==1.34.0
+CLI_VENV := .venv-cli
+CLI_STAMP := $(CLI_VENV)/.installed
+CLI_PINS := awscli==1.46.3 botocore==1.43.62 boto3==1.43.62
+COMPAT_TESTS := tests/test_read_path.py tests/test_writes.py tests/test_batch_get.py \
+	tests/test_stream_end_to_end.py tests/test_stream_handler.py tests/test_handler_faults.py \
+	tests/test_momento_endpoint.py tests/test_activation.py
 
-.PHONY: demo test test-aio lint typecheck bench clean
+.PHONY: demo test test-aio test-compat lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +38,22 @@ $(AIO_STAMP): pyproject.toml
 	$(AIO_BIN)/python -m pip install --quiet -e ".[test-aio]"
 	touch $(AIO_STAMP)
 
+$(FLOOR_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(FLOOR_VENV)/bin/python -m pip install --quiet -e ".[test]" $(FLOOR_PINS)
+	touch $(FLOOR_STAMP)
+
+$(CLI_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(CLI_VENV)
+	$(CLI_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CLI_VENV)/bin/python -m pip install --quiet -e ".[test]" $(CLI_PINS)
+	touch $(CLI_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/momento-botocore demo
 
-test: $(STAMP) $(AIO_STAMP)
+test: $(STAMP) $(AIO_STAMP) $(FLOOR_STAMP) $(CLI_STAMP)
 	$(BIN)/ruff check momento_botocore tests
 	$(BIN)/ruff format --check momento_botocore tests
 	$(BIN)/mypy
@@ -38,6 +62,12 @@ test: $(STAMP) $(AIO_STAMP)
 	$(BIN)/python -m pytest tests/test_read_path.py --default-backend=momento -q
 	# aiobotocore sessions, in their own environment (the main one has no aiobotocore).
 	$(AIO_BIN)/python -m pytest tests/test_aiobotocore.py -q
+	$(MAKE) --no-print-directory test-compat
+
+# The core suites on the floor botocore, then on the AWS CLI's (with the CLI smoke test).
+test-compat: $(FLOOR_STAMP) $(CLI_STAMP)
+	$(FLOOR_VENV)/bin/python -m pytest -q $(COMPAT_TESTS)
+	$(CLI_VENV)/bin/python -m pytest -q $(COMPAT_TESTS) tests/test_aws_cli.py
 
 test-aio: $(AIO_STAMP)
 	$(AIO_BIN)/python -m pytest tests/test_aiobotocore.py -q
@@ -46,4 +76,4 @@ bench: $(STAMP)
 	$(BIN)/momento-botocore bench
 
 clean:
-	rm -rf $(VENV) $(AIO_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(AIO_VENV) $(FLOOR_VENV) $(CLI_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -183,6 +183,8 @@ class CacheConfig:
                 f"got {interval!r}"
             )
         put(self, "tombstone_retry_interval", float(interval))
+        if self.backend == "momento" and self.momento_endpoint is not None:
+            parse_momento_endpoint(self.momento_endpoint)  # a bad value fails here
 
     def settings_for(self, table: str) -> TableSettings | None:
         """The settings for ``table``, or None when it is not cached."""
@@ -270,6 +272,44 @@ class CacheConfig:
         if values.get("ttl") is None:
             raise ConfigurationError(f"{env.TTL_SECONDS} is not set: a TTL is required")
         return cls(**values)
+
+
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?")
+
+
+def parse_momento_endpoint(value: Any) -> tuple[str, int | None]:
+    """``(host, port)`` of a ``momento_endpoint`` / ``MOMENTO_ENDPOINT`` value.
+
+    ``http://HOST:PORT`` is a local Momento-protocol server (Momento Local, or
+    ``python -m momento_botocore.testing``), reached in plaintext without an API key:
+    the port is returned. A bare ``HOST`` (or ``https://HOST``) is a Momento service
+    endpoint for v2 API keys, reached over TLS on 443: the port is None.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"{env.MOMENTO_ENDPOINT} must be a host name or http://HOST:PORT")
+    text = value.strip()
+    scheme, separator, rest = text.partition("://")
+    if not separator:
+        scheme, rest = "", text
+    rest = rest[:-1] if rest.endswith("/") else rest
+    host, colon, port_text = rest.rpartition(":") if ":" in rest else (rest, "", "")
+    bad = ConfigurationError(
+        f"{env.MOMENTO_ENDPOINT}={text!r} is neither a host name (a Momento endpoint such "
+        "as cell-us-east-1-1.prod.a.momentohq.com) nor http://HOST:PORT (a local server)"
+    )
+    if scheme.lower() not in ("", "http", "https") or not _HOST.fullmatch(host):
+        raise bad
+    if scheme.lower() == "http":
+        if not colon or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ConfigurationError(f"{env.MOMENTO_ENDPOINT}={text!r}: http:// needs a port")
+        if int(port_text) == 443:  # the SDK speaks TLS to 443, whatever the scheme says
+            raise ConfigurationError(
+                f"{env.MOMENTO_ENDPOINT}={text!r}: port 443 is TLS; use https://HOST"
+            )
+        return host, int(port_text)
+    if colon and port_text != "443":  # the SDK would speak plaintext to another port
+        raise bad
+    return host, None
 
 
 def _key_schemas(value: Any) -> dict[str, tuple[str, ...]]:

@@ -43,7 +43,10 @@ DESCRIPTIONS: dict[str, str] = {
     MOMENTO_CACHE_NAME: "Momento cache to use (momento backend)",
     MOMENTO_API_KEY: "Momento API key (momento backend; secret)",
     NEXT_WRAPPER: "Lambda: another AWS_LAMBDA_EXEC_WRAPPER to run with ours (OTel, ...)",
-    MOMENTO_ENDPOINT: "Momento endpoint, e.g. cell-us-east-1-1.prod.a.momentohq.com (v2 keys)",
+    MOMENTO_ENDPOINT: (
+        "Momento endpoint for v2 keys (cell-us-east-1-1.prod.a.momentohq.com), or "
+        "http://HOST:PORT: a local Momento-protocol server, plaintext, no API key"
+    ),
     MOMENTO_REQUEST_TIMEOUT_SECONDS: "deadline of one Momento call, seconds (default 0.15)",
     BREAKER_FAILURES: "consecutive cache failures that open the circuit breaker (default 5)",
     BREAKER_COOLDOWN_SECONDS: "seconds the open breaker skips the cache before a probe (default 5)",

@@ -92,12 +92,15 @@ _HIT_HTTP_RESPONSE = AWSResponse(None, 200, {CACHE_HEADER: "hit"}, None)
 _HANDLERS = (
     ("before-parameter-build.dynamodb", "plan_request", "momento-botocore.plan", True),
     ("before-call.dynamodb.GetItem", "serve_from_cache", "momento-botocore.serve", False),
-    ("before-send.dynamodb.GetItem", "mark_sent", "momento-botocore.sent", False),
+    # request-created, not before-send: its request carries the call's context on every
+    # botocore (before-send's has it only from ~1.43.7x), and it fires once per attempt
+    # actually built, never on a short-circuited call (a hit, a Stubber's answer).
+    ("request-created.dynamodb.GetItem", "mark_sent", "momento-botocore.sent", False),
     # Fills, then projects (the fill needs the full item): one handler, as it runs on
     # every GetItem, hits included.
     ("after-call.dynamodb.GetItem", "fill_after_miss", "momento-botocore.fill", False),
     ("before-call.dynamodb.BatchGetItem", "serve_batch", "momento-botocore.batch-serve", False),
-    ("before-send.dynamodb.BatchGetItem", "count_send", "momento-botocore.batch-sent", False),
+    ("request-created.dynamodb.BatchGetItem", "count_send", "momento-botocore.batch-sent", False),
     ("after-call.dynamodb.BatchGetItem", "merge_batch", "momento-botocore.batch-merge", False),
     ("creating-client-class.dynamodb", "remember_clients", "momento-botocore.clients", False),
     *(
@@ -105,7 +108,7 @@ _HANDLERS = (
         for operation in WRITE_OPERATIONS
         for entry in (
             (
-                f"before-send.dynamodb.{operation}",
+                f"request-created.dynamodb.{operation}",
                 "count_send",
                 f"momento-botocore.sent-{operation}",
                 False,
@@ -175,8 +178,80 @@ class ReadHooks:
             register(event, getattr(self, method), unique_id=unique_id)
 
     # Handlers -----------------------------------------------------------------
+    # Each one guards its body (``_name``): nothing raises into a call. A failure is
+    # counted and logged (rate-limited), and the call goes on as if uncached.
 
     def plan_request(self, params: Any, model: Any, context: Any, **_: Any) -> None:
+        try:
+            self._plan_request(params, model, context)
+        except Exception as error:
+            self._failed("planning", "", error)
+            with contextlib.suppress(Exception):
+                context.pop(CONTEXT_KEY, None)  # half a plan: no lookup, no fill
+
+    def serve_from_cache(self, context: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        try:
+            return self._serve_from_cache(context)
+        except Exception as error:
+            self._failed("cache lookup", "", error)
+            with contextlib.suppress(Exception):
+                context[CONTEXT_KEY].hit = True  # to DynamoDB, and no fill
+            return None
+
+    def fill_after_miss(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
+        try:
+            self._fill_after_miss(http_response, parsed, context)
+        except Exception as error:
+            self._failed("cache fill", "", error)
+
+    def serve_batch(self, context: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        try:
+            return self._serve_batch(context)
+        except Exception as error:
+            self._failed("answering a batch from the cache", "", error)
+            try:  # an all-hit batch's request is a placeholder: it must be answered here
+                return _bare_batch_answer(context.get(BATCH_CONTEXT_KEY))
+            except Exception:
+                return None
+
+    def merge_batch(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
+        try:
+            self._merge_batch_answer(http_response, parsed, context)
+        except Exception as error:
+            self._failed("merging a batch answer", "", error)
+            with contextlib.suppress(Exception):  # DynamoDB answered only the misses
+                _add_missing_hits(context.get(BATCH_CONTEXT_KEY), parsed)
+
+    def write_answered(self, http_response: Any, context: Any, **_: Any) -> None:
+        try:
+            self._write_answered(http_response, context)
+        except Exception as error:
+            self._failed("cache invalidation", "", error)
+            self._invalidation_failed(context)
+
+    def write_failed(self, context: Any, **_: Any) -> None:
+        try:
+            self._write_failed(context)
+        except Exception as error:
+            self._failed("cache invalidation", "", error)
+            self._invalidation_failed(context)
+
+    def remember_clients(self, base_classes: Any, **_: Any) -> None:
+        try:
+            self._remember_clients(base_classes)
+        except Exception as error:  # such clients cannot DescribeTable for a write's key
+            self._failed("remembering clients", "", error)
+
+    def _invalidation_failed(self, context: Any) -> None:
+        """Every key of the write skips the cache until its tombstone is written late."""
+        try:
+            plan = context.get(WRITE_CONTEXT_KEY)
+            for table, key in plan.keys if plan is not None else ():
+                self._remember_tombstone(table, key)
+        except Exception as error:
+            self._failed("remembering unwritten tombstones", "", error)
+
+    def _plan_request(self, params: Any, model: Any, context: Any, **_: Any) -> None:
         if model.name != "GetItem" or not self.active:
             planner = self._planners.get(model.name)
             if planner is not None and self.active:
@@ -226,7 +301,9 @@ class ReadHooks:
         except Exception as error:  # never break the call
             self._failed("planning", "", error)
 
-    def serve_from_cache(self, context: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+    def _serve_from_cache(
+        self, context: Any, **_: Any
+    ) -> tuple[AWSResponse, dict[str, Any]] | None:
         plan: ReadPlan | None = context.get(CONTEXT_KEY)
         if plan is None or not self.active:
             return None
@@ -280,11 +357,15 @@ class ReadHooks:
         return _HIT_HTTP_RESPONSE, parsed
 
     def mark_sent(self, request: Any, **_: Any) -> None:
-        plan: ReadPlan | None = request.context.get(CONTEXT_KEY)
-        if plan is not None:
-            plan.sent = True
+        """request-created: this call's answer will come over the wire."""
+        try:
+            plan: ReadPlan | None = request.context.get(CONTEXT_KEY)
+            if plan is not None:
+                plan.sent = True
+        except Exception as error:  # never break the call
+            self._failed("marking a request sent", "", error)
 
-    def fill_after_miss(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
+    def _fill_after_miss(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
         plan: ReadPlan | None = context.get(CONTEXT_KEY)
         if plan is None or not plan.sent:
             return  # a hit (never sent), or not ours
@@ -494,7 +575,7 @@ class ReadHooks:
         except Exception as error:
             self._failed("cache delete", table, error)
 
-    def serve_batch(self, context: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+    def _serve_batch(self, context: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
         plan: BatchPlan | None = context.get(BATCH_CONTEXT_KEY)
         if plan is None or plan.misses or plan.passthrough:
             return None
@@ -518,7 +599,7 @@ class ReadHooks:
         }
         return _HIT_HTTP_RESPONSE, parsed
 
-    def merge_batch(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
+    def _merge_batch_answer(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
         """DynamoDB answered the misses: project, fill, and add the hits to its answer."""
         plan: BatchPlan | None = context.get(BATCH_CONTEXT_KEY)
         if plan is None or plan.answered or http_response.status_code != 200:
@@ -534,6 +615,8 @@ class ReadHooks:
             self._merge_batch(plan, parsed, fill)
         except Exception as error:  # a bug if it happens; never raise into the caller
             self._failed("merging a batch answer", plan.tables[0].table, error)
+            with contextlib.suppress(Exception):  # DynamoDB answered only the misses
+                _add_missing_hits(plan, parsed)
 
     def _merge_batch(self, plan: BatchPlan, parsed: Any, fill: bool) -> None:
         headers = parsed.get("ResponseMetadata", {}).get("HTTPHeaders")
@@ -709,14 +792,18 @@ class ReadHooks:
         )
 
     def count_send(self, request: Any, **_: Any) -> None:
-        context = request.context
-        plan: Any = context.get(WRITE_CONTEXT_KEY) or context.get(BATCH_CONTEXT_KEY)
-        if isinstance(plan, WritePlan):
-            plan.sends += 1
-        elif plan is not None:
-            plan.sent = True
+        """request-created: one more attempt of this call goes over the wire."""
+        try:
+            context = request.context
+            plan: Any = context.get(WRITE_CONTEXT_KEY) or context.get(BATCH_CONTEXT_KEY)
+            if isinstance(plan, WritePlan):
+                plan.sends += 1
+            elif plan is not None:
+                plan.sent = True
+        except Exception as error:  # never break the call
+            self._failed("counting a request sent", "", error)
 
-    def write_answered(self, http_response: Any, context: Any, **_: Any) -> None:
+    def _write_answered(self, http_response: Any, context: Any, **_: Any) -> None:
         plan: WritePlan | None = context.get(WRITE_CONTEXT_KEY)
         if plan is None:
             return
@@ -726,7 +813,7 @@ class ReadHooks:
         # Written; or 5xx / retried after a lost answer: perhaps written.
         self._invalidate(plan)
 
-    def write_failed(self, context: Any, **_: Any) -> None:
+    def _write_failed(self, context: Any, **_: Any) -> None:
         """No answer (timeout, connection error): if the request left, it may have been applied."""
         plan: WritePlan | None = context.get(WRITE_CONTEXT_KEY)
         if plan is not None and plan.sends > 0:
@@ -863,7 +950,7 @@ class ReadHooks:
         if error is not None:  # the cache still fails: not counted again, logged (rate-limited)
             self._reporter.report("writing a pending tombstone", error)
 
-    def remember_clients(self, base_classes: Any, **_: Any) -> None:
+    def _remember_clients(self, base_classes: Any, **_: Any) -> None:
         """Make new DynamoDB clients findable from a call's context (for DescribeTable)."""
         if _RemembersItself not in base_classes:
             base_classes.insert(0, _RemembersItself)
@@ -878,8 +965,11 @@ class ReadHooks:
             return settings
 
     def _failed(self, what: str, table: str, error: BaseException) -> None:
-        self._stats.add(table, "errors")
-        self._reporter.report(what, error)
+        try:
+            self._stats.add(table, "errors")
+            self._reporter.report(what, error)
+        except Exception:  # the last resort of every handler: never raise from here
+            pass
 
 
 _PLAN_MEMO_SIZE = 4096
@@ -930,6 +1020,30 @@ class FencesFull(Exception):
 
 class GarbageEntry(Exception):
     """What the cache held under a key was not the entry of that key."""
+
+
+def _bare_batch_answer(plan: BatchPlan | None) -> tuple[AWSResponse, dict[str, Any]] | None:
+    """An all-hit batch answered with its items alone (no ConsumedCapacity)."""
+    if plan is None or plan.misses or plan.passthrough:
+        return None
+    plan.answered = True
+    parsed = {
+        "Responses": {table.name: plan.hits[table.name] for table in plan.tables},
+        "UnprocessedKeys": {},
+        "ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": {}, "RetryAttempts": 0},
+    }
+    return _HIT_HTTP_RESPONSE, parsed
+
+
+def _add_missing_hits(plan: BatchPlan | None, parsed: Any) -> None:
+    """After a failed merge: every cached item is in the answer, once."""
+    if plan is None or plan.answered:
+        return
+    responses = parsed.setdefault("Responses", {})
+    for table in plan.tables:
+        items = responses.setdefault(table.name, [])
+        there = {id(item) for item in items}
+        items.extend(item for item in plan.hits.get(table.name, ()) if id(item) not in there)
 
 
 class PendingTombstonesFull(Exception):
@@ -1001,4 +1115,5 @@ class _RemembersItself:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        remember_client(self)
+        with contextlib.suppress(Exception):  # never break making a client
+            remember_client(self)

@@ -27,6 +27,8 @@ class LossyProxy:
         self.slow: dict[str, int] = {}
         self.fail: dict[str, int] = {}  # ... or replace with an HTTP 500 (after writing)
         self.delay = 1.0
+        #: The X-Amz-Target of every request forwarded, in order.
+        self.targets: list[str] = []
         self._lock = threading.Lock()
         self._closed = False
         threading.Thread(target=self._serve, daemon=True).start()
@@ -63,6 +65,8 @@ class LossyProxy:
                     headers[name.strip()] = value.strip()
                 body = reader.read(int(headers.get("Content-Length", "0")))
                 method, path, _ = request_line.decode("latin-1").split(" ", 2)
+                with self._lock:
+                    self.targets.append(headers.get("X-Amz-Target", ""))
                 upstream = http.client.HTTPConnection(*self._upstream, timeout=10)
                 upstream.request(method, path, body=body, headers=headers)
                 answer = upstream.getresponse()

@@ -326,13 +326,19 @@ def test_stubber_still_works_on_a_registered_client(endpoint: str) -> None:
     stubbed = {"Item": {"pk": {"S": "a"}, "v": {"S": "stub"}}}
     with Stubber(client) as stubber:
         for _ in range(2):
-            stubber.add_response("get_item", stubbed, {"TableName": "t", "Key": {"pk": {"S": "a"}}})
-        assert client.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"] == stubbed["Item"]
-        assert client.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"] == stubbed["Item"]
+            stubber.add_response(
+                "get_item", stubbed, {"TableName": "stubbed", "Key": {"pk": {"S": "a"}}}
+            )
+        assert (
+            client.get_item(TableName="stubbed", Key={"pk": {"S": "a"}})["Item"] == stubbed["Item"]
+        )
+        assert (
+            client.get_item(TableName="stubbed", Key={"pk": {"S": "a"}})["Item"] == stubbed["Item"]
+        )
         stubber.assert_no_pending_responses()
         stubber.add_client_error("get_item", "ResourceNotFoundException")
         with pytest.raises(ClientError, match="ResourceNotFoundException"):
-            client.get_item(TableName="t", Key={"pk": {"S": "a"}})
+            client.get_item(TableName="stubbed", Key={"pk": {"S": "a"}})
 
 
 def test_many_threads_on_one_client_read_what_an_uncached_client_reads(endpoint: str) -> None:

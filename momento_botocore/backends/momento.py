@@ -33,6 +33,7 @@ from momento_botocore.config import (
     MAX_TTL_SECONDS,
     CacheConfig,
     ConfigurationError,
+    parse_momento_endpoint,
 )
 from momento_botocore.stats import logger
 
@@ -128,11 +129,16 @@ def credential_provider_for(
     """A credential provider from an API key (argument, else ``MOMENTO_API_KEY``).
 
     v2 API keys need an endpoint (argument, else ``MOMENTO_ENDPOINT``); older keys
-    carry their endpoint. Problems raise :class:`ConfigurationError`.
+    carry their endpoint. An ``http://HOST:PORT`` endpoint is a local server, reached
+    in plaintext with no API key. Problems raise :class:`ConfigurationError`.
     """
     environ = os.environ if environ is None else environ
     api_key = api_key or environ.get(env.MOMENTO_API_KEY, "").strip() or None
     endpoint = endpoint or environ.get(env.MOMENTO_ENDPOINT, "").strip() or None
+    if endpoint:
+        endpoint, local_port = parse_momento_endpoint(endpoint)
+        if local_port is not None:
+            return CredentialProvider.for_momento_local(endpoint, local_port)
     if not api_key:
         raise ConfigurationError(
             f"the momento backend needs an API key: set {env.MOMENTO_API_KEY} "
