@@ -19,7 +19,8 @@ CLI_STAMP := $(CLI_VENV)/.installed
 CLI_PINS := awscli==1.46.3 botocore==1.43.62 boto3==1.43.62
 COMPAT_TESTS := tests/test_read_path.py tests/test_writes.py tests/test_batch_get.py \
 	tests/test_stream_end_to_end.py tests/test_stream_handler.py tests/test_handler_faults.py \
-	tests/test_momento_endpoint.py tests/test_activation.py
+	tests/test_momento_endpoint.py tests/test_activation.py tests/test_accounts.py \
+	tests/test_own_writes_win.py tests/test_unkeyable_writes.py tests/test_integrity.py
 
 .PHONY: demo test test-aio test-compat lint typecheck bench clean
 
