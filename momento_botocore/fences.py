@@ -92,11 +92,14 @@ class Fences:
             stamp = next(self._stamps)
             self._prune(now)
             self.active = True
-            known = self._keys.pop(key, None)
+            # Renewed in place, never popped first: ``look`` reads without the lock,
+            # and a key missing for an instant would be read as unfenced.
+            known = self._keys.get(key)
             if known is None and len(self._keys) >= self.max_keys:
                 self._sweep(now)
             if known is not None or len(self._keys) < self.max_keys:
                 self._keys[key] = _Fence(table, stamp, max(until, known.until if known else 0.0))
+                self._keys.move_to_end(key)
                 return True
             old_until = self._tables.get(table, (until, 0))[0]
             self._tables[table] = (max(until, old_until), stamp)

@@ -246,8 +246,12 @@ class ReadHooks:
         """Every key of the write skips the cache until its tombstone is written late."""
         try:
             plan = context.get(WRITE_CONTEXT_KEY)
-            for table, key in plan.keys if plan is not None else ():
+            if plan is None:
+                return
+            for table, key in plan.keys:
                 self._remember_tombstone(table, key)
+            for table in dict.fromkeys([*(table for table, _ in plan.problems), *plan.no_account]):
+                self._fence_table(table)  # items without a key: only the table can be guarded
         except Exception as error:
             self._failed("remembering unwritten tombstones", "", error)
 
@@ -286,6 +290,11 @@ class ReadHooks:
             )
             if type(plan) is ReadPlan:
                 plan.request_key = params.get("Key")
+                if plan.projection is not None:
+                    for name in PROJECTION_PARAMS:  # a miss fetches the full item
+                        params.pop(name, None)
+                # Last: a plan in the context is looked up and filled, so it must only
+                # be there once the request asks for the full item.
                 context[CONTEXT_KEY] = plan
                 if self.fences.active:
                     self._fence_read(plan, params)
@@ -293,12 +302,10 @@ class ReadHooks:
                     if len(self._plans) >= _PLAN_MEMO_SIZE:
                         self._plans.clear()
                     self._plans[token] = (plan.table, plan.key, plan.settings)
-                if plan.projection is not None:
-                    for name in PROJECTION_PARAMS:  # a miss fetches the full item
-                        params.pop(name, None)
             elif type(plan) is Bypass:
                 self._stats.add(plan.table, "bypasses")
         except Exception as error:  # never break the call
+            # A plan in the context is whole (its request asks for the full item): keep it.
             self._failed("planning", "", error)
 
     def _serve_from_cache(
