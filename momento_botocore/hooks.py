@@ -250,7 +250,7 @@ class ReadHooks:
                 return
             for table, key in plan.keys:
                 self._remember_tombstone(table, key)
-            for table in dict.fromkeys([*(table for table, _ in plan.problems), *plan.no_account]):
+            for table in plan.keyless_tables():
                 self._fence_table(table)  # items without a key: only the table can be guarded
         except Exception as error:
             self._failed("remembering unwritten tombstones", "", error)
@@ -273,8 +273,9 @@ class ReadHooks:
             known = self._plans.get(token)
             if known is not None:
                 table, key, settings = known
-                known_plan = ReadPlan(table, key, settings, None, self._clock())
-                known_plan.request_key = params["Key"]
+                known_plan = ReadPlan(
+                    table, key, settings, None, self._clock(), request_key=params["Key"]
+                )
                 context[CONTEXT_KEY] = known_plan
                 if self.fences.active:
                     self._fence_read(known_plan, params)
@@ -389,29 +390,31 @@ class ReadHooks:
             headers = parsed.get("ResponseMetadata", {}).get("HTTPHeaders")
             if isinstance(headers, dict):
                 headers[CACHE_HEADER] = "miss"
+            item = parsed.get("Item")
             fence = plan.fence
+            if fence is not None and fence.entry is not None:  # no fill: the entry is there
+                self._settle_fenced(plan.table, plan.key, fence, item)
+                return
+            if item is None:
+                value, ttl = encode_absent(), plan.settings.absent_ttl
+            else:
+                value, ttl = encode_item(item), plan.settings.ttl
             if fence is not None:
-                item = parsed.get("Item")
-                if fence.entry is not None:  # no fill: the entry is there
-                    self._settle_fenced(plan.table, plan.key, fence, item)
-                    return
                 # The fill below (if it lands) holds DynamoDB's answer: already verified.
-                value = encode_absent() if item is None else encode_item(item)
                 self.fences.verify(plan.key, fence.stamp, value)
             if self._clock() - plan.started >= _fill_window(self.config, plan.settings):
                 # A write may have come and gone (with its tombstone) since we read.
                 self._stats.add(plan.table, "fills_skipped")
                 return
-            item = parsed.get("Item")
-            if item is None:
-                value, ttl = encode_absent(), plan.settings.absent_ttl
-            elif plan.request_key is not None and not key_matches(item, plan.request_key):
+            if (
+                item is not None
+                and plan.request_key is not None
+                and not key_matches(item, plan.request_key)
+            ):
                 # Its key as DynamoDB spells it is not the request's to the codec (moto
                 # keeps numbers as written): stored, it would be garbage at every read.
                 self._stats.add(plan.table, "fills_skipped")
                 return
-            else:
-                value, ttl = encode_item(item), plan.settings.ttl
             stored = self.backend.add(plan.key, value, ttl)
             self._stats.add(plan.table, "fills" if stored else "fills_skipped")
         except Exception as error:
@@ -831,7 +834,7 @@ class ReadHooks:
             return
         plan.done = True
         self._fence_written(plan)
-        for table in dict.fromkeys([*(table for table, _ in plan.problems), *plan.no_account]):
+        for table in plan.keyless_tables():
             self._fence_table(table)
         value, ttl = encode_tombstone(), self.config.tombstone_ttl_seconds
         stamp = self.pending.stamp()
@@ -853,8 +856,7 @@ class ReadHooks:
     def _fence_written(self, plan: WritePlan) -> None:
         """Fence every key of an acknowledged (or perhaps applied) write."""
         for table, key in plan.keys:
-            settings = self._settings_for(table)
-            horizon = MAX_TTL_SECONDS if settings is None else _guard_horizon(self.config, settings)
+            horizon = self._guard_horizon_of(table)
             try:
                 fenced = self.fences.fence(table, key, horizon)
             except Exception as error:  # a bug if it happens
@@ -887,8 +889,7 @@ class ReadHooks:
 
     def _remember_tombstone(self, table: str, key: str) -> None:
         """Never lose it: reads of ``key`` skip the cache until it is written or not needed."""
-        settings = self._settings_for(table)
-        horizon = MAX_TTL_SECONDS if settings is None else _guard_horizon(self.config, settings)
+        horizon = self._guard_horizon_of(table)
         try:
             remembered = self.pending.remember(table, key, horizon, self._stats.add)
         except Exception as error:  # a bug if it happens
@@ -907,8 +908,7 @@ class ReadHooks:
         """A written item whose cache key could not be made (an odd key spelling, an
         unknown key schema): its entry cannot be found to tombstone, so every read of
         the table skips the cache until no entry the write left stale can exist."""
-        settings = self._settings_for(table)
-        horizon = MAX_TTL_SECONDS if settings is None else _guard_horizon(self.config, settings)
+        horizon = self._guard_horizon_of(table)
         try:
             self.pending.fence_table(table, horizon, self._stats.add)
         except Exception as error:  # a bug if it happens
@@ -963,6 +963,11 @@ class ReadHooks:
             base_classes.insert(0, _RemembersItself)
 
     # Helpers ------------------------------------------------------------------
+
+    def _guard_horizon_of(self, table: str) -> float:
+        """``_guard_horizon`` of ``table`` (the longest there is for a table not cached)."""
+        settings = self._settings_for(table)
+        return MAX_TTL_SECONDS if settings is None else _guard_horizon(self.config, settings)
 
     def _settings_for(self, table: str) -> TableSettings | None:
         try:

@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from momento_botocore.keys import cache_key
-
-_ANY = "000000000000"  # the namespace does not matter here: one value against another
+from momento_botocore.keys import canonical_attribute
 
 
 def key_matches(item: Mapping[str, Any], key: Mapping[str, Any]) -> bool:
@@ -35,8 +33,8 @@ def all_keys_match(items: list[dict[str, Any]], keys: list[Mapping[str, Any]]) -
 def _same_key_value(name: str, found: Any, wanted: Any) -> bool:
     """The slow path: equal as the key codec sees them (its own normalization)."""
     try:
-        return cache_key(_ANY, "", "t", {name: found}, binary_text="utf-8") == cache_key(
-            _ANY, "", "t", {name: wanted}, binary_text="utf-8"
+        return canonical_attribute(name, found, "utf-8") == canonical_attribute(
+            name, wanted, "utf-8"
         )
     except (ValueError, TypeError, AttributeError):
         return False

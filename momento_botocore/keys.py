@@ -175,9 +175,7 @@ def _parse_table(table: str, default_region: str | None, default_account: str | 
         name = parts[5].split("/")[1]
     else:
         region, name = default_region or "", _text(table)
-        account = None if default_account is None else _text(default_account)
-        if account is not None and _ACCOUNT.fullmatch(account) is None:
-            raise ValueError(f"not a 12-digit AWS account: {account!r}")
+        account = None if default_account is None else _account_text(default_account)
     if _TABLE_NAME.fullmatch(name) is None:
         raise ValueError(f"not a DynamoDB table name: {name!r}")
     if _REGION.fullmatch(region) is None:
@@ -185,8 +183,16 @@ def _parse_table(table: str, default_region: str | None, default_account: str | 
     return account, region, name
 
 
-def _canonical_attribute(name: str, value: Any, text: BinaryText) -> str:
-    """One attribute as ``len:name`` + type + ``len:value``: unambiguous when joined."""
+def _account_text(account: Any) -> str:
+    """The text of a 12-digit AWS account id (a str subclass's text too); else ValueError."""
+    if not isinstance(account, str) or _ACCOUNT.fullmatch(_text(account)) is None:
+        raise ValueError(f"not a 12-digit AWS account: {account!r}")
+    return _text(account)
+
+
+def canonical_attribute(name: str, value: Any, text: BinaryText = "base64") -> str:
+    """One attribute as ``len:name`` + type + ``len:value``: unambiguous when joined,
+    and equal for two spellings of one key value (what the digest covers)."""
     if not isinstance(name, str) or not isinstance(value, Mapping) or len(value) != 1:
         raise ValueError(f"key attribute {name!r} is not a single-typed attribute value")
     ((type_tag, raw),) = value.items()
@@ -392,12 +398,11 @@ def _cache_key(
     prefix: str,
     binary_text: BinaryText,
 ) -> str:
-    if not isinstance(account, str) or _ACCOUNT.fullmatch(account) is None:
-        raise ValueError(f"not a 12-digit AWS account: {account!r}")
+    account = _account_text(account)
     if not key_attributes:
         raise ValueError("an item key needs at least one attribute")
     parts = [
-        _canonical_attribute(name, value, binary_text) for name, value in key_attributes.items()
+        canonical_attribute(name, value, binary_text) for name, value in key_attributes.items()
     ]
     if len(parts) > 1 and len({_text(name) for name in key_attributes}) != len(parts):
         raise ValueError("two key attributes have one name on the wire")
@@ -405,4 +410,4 @@ def _cache_key(
     encoded = "".join(parts).encode("utf-8")
     digest = hashlib.sha256(encoded).digest()
     tail = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-    return f"{prefix}{_VERSION_TAG}:{_text(account)}:{region}:{table}:{tail}"
+    return f"{prefix}{_VERSION_TAG}:{account}:{region}:{table}:{tail}"

@@ -50,6 +50,11 @@ class WritePlan:
     done: bool = False
     problems: list[tuple[str, Exception]] = field(default_factory=list)
 
+    def keyless_tables(self) -> list[str]:
+        """Tables with a written item whose cache key could not be made (a refused key,
+        an unknown schema or account), once each: only the whole table can be guarded."""
+        return list(dict.fromkeys([*(table for table, _ in self.problems), *self.no_account]))
+
 
 def touched_items(
     operation: str, params: Mapping[str, Any], region: str | None, account: str | None

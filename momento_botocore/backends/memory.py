@@ -79,10 +79,7 @@ class MemoryBackend:
 
     def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
         with self._lock:
-            found = self._entries.get(key)
-            if found is not None and found[1] > self._clock():
-                return False
-            return self._store(key, value, ttl_seconds)
+            return self._add(key, value, ttl_seconds, self._clock())
 
     def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         with self._lock:
@@ -93,15 +90,9 @@ class MemoryBackend:
         if type(self).add is not MemoryBackend.add:  # a subclass's add decides
             return write_each(entries, lambda entry: self.add(*entry))
         _check_ttls(entries)
-        stored = self._entries
-        results: list[bool | Exception] = []
         with self._lock:
             now = self._clock()
-            for key, value, ttl in entries:
-                found = stored.get(key)
-                fresh = found is not None and found[1] > now
-                results.append(False if fresh else self._store(key, value, ttl, now))
-        return results
+            return [self._add(key, value, ttl, now) for key, value, ttl in entries]
 
     def set_many(self, entries: Sequence[Entry]) -> list[Exception | None]:
         """``set`` for every entry, in order, under one lock and one clock reading."""
@@ -132,6 +123,13 @@ class MemoryBackend:
     def size_bytes(self) -> int:
         """Bytes held (keys and values)."""
         return self._bytes
+
+    def _add(self, key: str, value: bytes, ttl_seconds: float, now: float) -> bool:
+        """Under the lock: store unless a fresh value is there."""
+        found = self._entries.get(key)
+        if found is not None and found[1] > now:
+            return False
+        return self._store(key, value, ttl_seconds, now)
 
     def _store(self, key: str, value: bytes, ttl_seconds: float, now: float | None = None) -> bool:
         if ttl_seconds <= 0:

@@ -291,31 +291,44 @@ class MomentoBackend:
         stalled server costs about one deadline. Per entry: True (stored), False
         (a value was there, or too large), or the error that kept it out (entries
         not tried after the first failure get a :class:`BackendError`)."""
-        for _, _, ttl_seconds in entries:
-            _ttl(ttl_seconds)  # a bad TTL raises before anything is written
-        # Concurrent calls of one key would race: only its first entry is sent (the
-        # others could not be stored after it), as add() one by one would do.
-        sent = _one_per_key(entries, last=False)
-        batch = _Batch("add_many", [entries[i] for i in sent], lambda entry: self.add(*entry))
-        self._run(batch)
-        outcomes = dict(zip(sent, batch.outcomes(), strict=True))
-        return [
-            outcomes[i] if i in outcomes else _not_added(outcomes[sent_for])
-            for i, sent_for in enumerate(_sender_of(entries, last=False))
-        ]
+        # A repeated key: only its first entry is sent (the others could not be
+        # stored after it), as add() one by one would do.
+        return self._write_many("add_many", entries, self.add, first_wins=True)
 
     def set_many(self, entries: Sequence[Entry]) -> list[Exception | None]:
         """``set`` for every entry, concurrently, as :meth:`add_many`: None where
         written, else the error that kept it out."""
+        # A repeated key: only its last entry is sent (what set() one by one leaves);
+        # the earlier ones share its outcome.
+        return self._write_many("set_many", entries, self.set, first_wins=False)
+
+    def _write_many(
+        self,
+        name: str,
+        entries: Sequence[Entry],
+        write: Callable[[str, bytes, float], R],
+        *,
+        first_wins: bool,
+    ) -> list[R | Exception]:
+        """``write`` every entry concurrently, one call per key (concurrent calls of
+        one key would race): its first entry's when ``first_wins``, else its last's."""
         for _, _, ttl_seconds in entries:
-            _ttl(ttl_seconds)
-        # Concurrent sets of one key would race: only its last entry is sent (it is
-        # what set() one by one leaves), and the earlier ones share its outcome.
-        sent = _one_per_key(entries, last=True)
-        batch = _Batch("set_many", [entries[i] for i in sent], lambda entry: self.set(*entry))
+            _ttl(ttl_seconds)  # a bad TTL raises before anything is written
+        chosen: dict[str, int] = {}
+        for index, (key, _, _) in enumerate(entries):
+            if not first_wins or key not in chosen:
+                chosen[key] = index
+        sent = sorted(chosen.values())
+        batch = _Batch(name, [entries[i] for i in sent], lambda entry: write(*entry))
         self._run(batch)
         outcomes = dict(zip(sent, batch.outcomes(), strict=True))
-        return [outcomes[i] for i in _sender_of(entries, last=True)]
+        results: list[R | Exception] = []
+        for index, (key, _, _) in enumerate(entries):
+            outcome = outcomes[chosen[key]]
+            # A later entry of a key whose first was stored (or refused) is not stored.
+            repeated = first_wins and index != chosen[key] and not isinstance(outcome, Exception)
+            results.append(False if repeated else outcome)  # type: ignore[arg-type]
+        return results
 
     def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
         if self._too_large(key, value):
@@ -474,27 +487,6 @@ def _endpoint_of(provider: Any, endpoint: str | None) -> str:
         port = getattr(provider, "port", None)
         return f"{host}:{port}" if isinstance(port, int) else host
     return endpoint or "default"
-
-
-def _sender_of(entries: Sequence[Entry], *, last: bool) -> list[int]:
-    """For each entry, the index of the entry of its key that is sent (the first or
-    the last of that key)."""
-    chosen: dict[str, int] = {}
-    for index, (key, _, _) in enumerate(entries):
-        if last or key not in chosen:
-            chosen[key] = index
-    return [chosen[key] for key, _, _ in entries]
-
-
-def _one_per_key(entries: Sequence[Entry], *, last: bool) -> list[int]:
-    """The indexes of the entries that are sent, in order: one per key."""
-    return sorted(set(_sender_of(entries, last=last)))
-
-
-def _not_added(first: bool | Exception) -> bool | Exception:
-    """A repeated key's outcome in add_many: not stored (its first entry was, or a
-    value was there), or the error that kept the first out."""
-    return first if isinstance(first, Exception) else False
 
 
 def _ttl(ttl_seconds: float) -> timedelta:
