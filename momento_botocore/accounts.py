@@ -18,6 +18,9 @@ on the hit path. A client whose account cannot be found runs uncached.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import inspect
 import threading
 import time
 import weakref
@@ -166,20 +169,62 @@ class ClientAccounts:
 
     def of(self, context: Any) -> str | None:
         """The account of the call's client; None when it cannot be known."""
-        config = context.get("client_config")
+        found = self.known(context)
+        if found is not UNKNOWN:
+            return found  # type: ignore[return-value]
+        account = self._find(context)
+        self.remember(context, account)
+        return account
+
+    async def of_async(self, context: Any) -> str | None:
+        """:meth:`of` for an aiobotocore client: its credentials are awaited, and an
+        STS lookup runs in a worker thread (never on the event loop)."""
+        found = self.known(context)
+        if found is not UNKNOWN:
+            return found  # type: ignore[return-value]
+        frozen = None
         try:
-            found = self._known.get(config)
+            client = self._find_client(context)
+            credentials = None if client is None else credentials_of(client)
+            if credentials is not None:
+                frozen = credentials.get_frozen_credentials()
+                if inspect.isawaitable(frozen):
+                    frozen = await frozen
+            account = own_account(frozen) or self._configured
+            if account is None and frozen is not None:
+                account = await asyncio.to_thread(
+                    self._callers.account, frozen, client.meta.region_name
+                )
+        except Exception as error:
+            account, reason = self._configured, f"{type(error).__name__}: {error}"
+        else:
+            reason = _why_unknown(client, frozen)
+        if account is None:
+            self._unknown(reason)
+        self.remember(context, account)
+        return account
+
+    def known(self, context: Any) -> str | object | None:
+        """The account remembered for the call's client, None while a failed lookup is
+        recent, or UNKNOWN when it must be looked up."""
+        try:
+            found = self._known.get(context.get("client_config"))
         except TypeError:  # no client config to remember it by
             return self._configured
         if isinstance(found, str):
             return found
         if found is not None and self._clock() - found < self._retry_after:
             return None
-        account = self._find(context)
-        self._known[config] = self._clock() if account is None else account
-        return account
+        return UNKNOWN
+
+    def remember(self, context: Any, account: str | None) -> None:
+        with contextlib.suppress(TypeError):
+            self._known[context.get("client_config")] = (
+                self._clock() if account is None else account
+            )
 
     def _find(self, context: Any) -> str | None:
+        frozen = None
         try:
             client = self._find_client(context)
             credentials = None if client is None else credentials_of(client)
@@ -188,14 +233,15 @@ class ClientAccounts:
             if account is None and frozen is not None:
                 account = self._callers.account(frozen, client.meta.region_name)
         except Exception as error:
-            account = self._configured
-            reason = f"{type(error).__name__}: {error}"
+            account, reason = self._configured, f"{type(error).__name__}: {error}"
         else:
-            if client is None:
-                reason = "its client is not known to momento-botocore"
-            else:
-                reason = "no credentials" if frozen is None else "STS did not say"
-        if account is None and not self._warned:
+            reason = _why_unknown(client, frozen)
+        if account is None:
+            self._unknown(reason)
+        return account
+
+    def _unknown(self, reason: str) -> None:
+        if not self._warned:
             self._warned = True
             logger.warning(
                 "momento-botocore: the AWS account of a DynamoDB client is unknown (%s); "
@@ -203,4 +249,13 @@ class ClientAccounts:
                 "or AWS_ACCOUNT_ID, or let STS GetCallerIdentity answer",
                 reason,
             )
-        return account
+
+
+#: What :meth:`ClientAccounts.known` returns when the account must be looked up.
+UNKNOWN = object()
+
+
+def _why_unknown(client: Any, frozen: Any) -> str:
+    if client is None:
+        return "its client is not known to momento-botocore"
+    return "no credentials" if frozen is None else "STS did not say"

@@ -77,7 +77,7 @@ class PendingTombstones:
         self._clock = clock
         self._count: Count = count or (lambda table, counter, amount: None)
         self._lock = threading.Lock()
-        self._round = threading.Lock()  # one retry round at a time; others do not wait
+        self._round_full = False  # the last round took ROUND_SIZE keys
         self._keys: OrderedDict[str, _Pending] = OrderedDict()  # oldest write first
         self._tables: dict[str, float] = {}  # table -> guarded whole until
         self._stamp = 0
@@ -171,34 +171,49 @@ class PendingTombstones:
             self._settle()
         (count or self._count)(pending.table, "tombstones_retried", 1)
 
-    def retry(self, write: Callable[[str], object], count: Count | None = None) -> Exception | None:
-        """If a round is due and none is running: drop what is no longer needed, then
-        ``write`` pending tombstones, oldest first, until one fails (its error is
-        returned; the next round is one ``retry_interval`` later)."""
+    def start_round(self, count: Count | None = None) -> tuple[int, list[tuple[str, str]]] | None:
+        """If a retry round is due: drop what is no longer needed, and return the stamp
+        to pass to :meth:`written` with the (table, key) tombstones to write now, oldest
+        first. The next round is due one ``retry_interval`` later, or at once when this
+        one had more than it could take and :meth:`written` covered all of them."""
         now = self._clock()
-        if now < self._next_round or not self._round.acquire(blocking=False):
+        if now < self._next_round:
             return None
-        try:
-            with self._lock:
-                self._next_round = now + self._retry_interval
-                dropped = self._drop_unneeded(now)
-                stamp = self._stamp
-                batch = list(itertools.islice(self._keys, ROUND_SIZE))
-            count = count or self._count
-            for table in dropped:
-                count(table, "tombstones_dropped", 1)
-            for key in batch:
-                try:
-                    write(key)
-                except Exception as error:
-                    return error
-                self.written(key, stamp, count)
-            with self._lock:
-                if len(batch) == ROUND_SIZE and self._keys:
-                    self._next_round = now  # more to write, and the cache answers
+        with self._lock:
+            if now < self._next_round:  # another thread started this round
+                return None
+            self._next_round = now + self._retry_interval
+            dropped = self._drop_unneeded(now)
+            stamp = self._stamp
+            batch = [(p.table, key) for key, p in itertools.islice(self._keys.items(), ROUND_SIZE)]
+            self._round_full = len(batch) == ROUND_SIZE
+        count = count or self._count
+        for table in dropped:
+            count(table, "tombstones_dropped", 1)
+        return (stamp, batch) if batch else None
+
+    def retry(self, write: Callable[[str], object], count: Count | None = None) -> Exception | None:
+        """A retry round (see :meth:`start_round`) with ``write``, key by key until one
+        fails (its error is returned)."""
+        round_ = self.start_round(count)
+        if round_ is None:
             return None
-        finally:
-            self._round.release()
+        stamp, batch = round_
+        for _, key in batch:
+            try:
+                write(key)
+            except Exception as error:
+                return error
+            self.written(key, stamp, count)
+        self.finish_round(all_written=True)
+        return None
+
+    def finish_round(self, *, all_written: bool) -> None:
+        """The round :meth:`start_round` gave is over: when the cache took all of it and
+        more is pending, the next round is due at once."""
+        with self._lock:
+            if all_written and self._round_full and self._keys:
+                self._next_round = self._clock()
 
     def _drop_unneeded(self, now: float) -> list[str]:
         """Under the lock: forget keys and tables whose horizon has passed."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import inspect
 import sys
 import threading
 import weakref
@@ -10,51 +13,74 @@ from typing import Any
 
 import botocore
 
-from momento_botocore.backends.base import Backend
-from momento_botocore.backends.factory import create_backend
+from momento_botocore.backends.base import AsyncBackend, Backend
+from momento_botocore.backends.factory import create_async_backend, create_backend
+from momento_botocore.backends.memory import AsyncMemoryBackend, MemoryBackend
 from momento_botocore.config import CacheConfig, ConfigurationError
-from momento_botocore.hooks import ReadHooks, remember_client, uninstall_any, uninstall_planning
-from momento_botocore.stats import logger
+from momento_botocore.core.engine import Engine, identity_of
+from momento_botocore.drivers.aio import AsyncDriver, ThreadedAsyncBackend
+from momento_botocore.drivers.sync import SyncDriver
+from momento_botocore.hooks import client_for, remember_client, uninstall_any, uninstall_planning
 
 _LOCK = threading.RLock()
 # What is installed: emitter -> the registration whose handlers it holds.
 _OWNERS: weakref.WeakKeyDictionary[Any, Registration] = weakref.WeakKeyDictionary()
 _GLOBAL: list[Registration] = []  # at most one registration for "every session"
-_ASYNC_NOTICE_GIVEN = threading.Event()
 
 
 class Registration:
-    """What one :func:`register` call installed. :meth:`unregister` removes exactly that."""
+    """What one :func:`register` call installed. :meth:`unregister` removes exactly that.
+
+    One engine (and so one set of counters, fences and pending tombstones) serves
+    botocore sessions through a :class:`SyncDriver` and aiobotocore sessions through
+    an :class:`AsyncDriver`, each made on first use, over one cache.
+    """
 
     def __init__(
-        self, hooks: ReadHooks, *, owns_backend: bool, backend_given: Backend | None
+        self,
+        config: CacheConfig,
+        backend: Any,
+        *,
+        owns_backend: bool,
+        backend_given: Any,
     ) -> None:
-        self.hooks = hooks
         self._owns_backend = owns_backend
         self._backend_given = backend_given
+        asynchronous = _is_async_backend(backend)
+        self._backend: Backend | None = None if asynchronous else backend
+        self._async_backend: AsyncBackend | None = backend if asynchronous else None
+        self.engine = Engine(config, identity_of(backend), find_client=client_for)
+        self._driver: SyncDriver | None = None
+        self._async_driver: AsyncDriver | None = None
         self._emitters: weakref.WeakSet[Any] = weakref.WeakSet()
         self._client_emitters: weakref.WeakSet[Any] = weakref.WeakSet()
         self._global = False
 
     @property
     def config(self) -> CacheConfig:
-        return self.hooks.config
+        return self.engine.config
 
     @property
-    def backend(self) -> Backend:
-        return self.hooks.backend
+    def backend(self) -> Any:
+        """The cache backend (the async one when only that was given)."""
+        return self._backend if self._backend is not None else self._async_backend
+
+    @property
+    def hooks(self) -> SyncDriver:
+        """The botocore driver."""
+        return self._sync_driver()
 
     @property
     def active(self) -> bool:
-        return self.hooks.active
+        return self.engine.active
 
     def unregister(self) -> None:
         """Remove the handlers and stop the cache path; calling it again does nothing."""
         with _LOCK:
-            if not self.hooks.active:
+            if not self.engine.active:
                 return
             # Clients copied our handlers when they were made; this turns those off too.
-            self.hooks.active = False
+            self.engine.active = False
             for emitter in list(self._emitters):
                 if _OWNERS.get(emitter) is self:
                     if emitter in self._client_emitters:
@@ -69,7 +95,10 @@ class Registration:
                 botocore.unregister_initializer(self._initialize_session)
                 _GLOBAL.remove(self)
         if self._owns_backend:
-            self.hooks.backend.close()
+            if self._backend is not None:
+                self._backend.close()
+            if self._async_backend is not None:
+                _close_async(self._async_backend)
 
     def __enter__(self) -> Registration:
         return self
@@ -77,42 +106,82 @@ class Registration:
     def __exit__(self, *_: object) -> None:
         self.unregister()
 
-    def _same_as(self, config: CacheConfig, backend: Backend | None) -> bool:
-        return self.hooks.active and self.config == config and self._backend_given is backend
+    def _same_as(self, config: CacheConfig, backend: Any) -> bool:
+        return self.engine.active and self.config == config and self._backend_given is backend
+
+    def _sync_driver(self) -> SyncDriver:
+        if self._driver is None:
+            if self._backend is None:
+                raise ConfigurationError(
+                    "an async backend serves aiobotocore sessions only; give a Backend "
+                    "(or none) to register botocore sessions and clients"
+                )
+            self._driver = SyncDriver(self.config, self._backend, engine=self.engine)
+        return self._driver
+
+    def _aio_driver(self) -> AsyncDriver:
+        if self._async_driver is None:
+            if self._async_backend is None:
+                self._async_backend = self._async_twin()
+            self._async_driver = AsyncDriver(self.engine, self._async_backend)
+        return self._async_driver
+
+    def _async_twin(self) -> AsyncBackend:
+        """An async backend on the sync one's cache: the same store for memory, a new
+        client of the same cache for Momento, else the given backend in worker threads."""
+        backend = self._backend
+        if isinstance(backend, MemoryBackend):
+            return AsyncMemoryBackend(backend)
+        if self._owns_backend:
+            return create_async_backend(self.config)
+        assert backend is not None
+        return ThreadedAsyncBackend(backend)
 
     def _install(self, emitter: Any) -> None:
         with _LOCK:
             if _OWNERS.get(emitter) is self:
                 return
-            self.hooks.install(emitter)
+            driver: Any = self._aio_driver() if _is_async(emitter) else self._sync_driver()
+            driver.install(emitter)
             _OWNERS[emitter] = self
             self._emitters.add(emitter)
 
     def _initialize_session(self, session: Any) -> None:
-        """botocore initializer: called for every new botocore session."""
+        """botocore initializer: called for every new botocore (and aiobotocore) session."""
         emitter = session.get_component("event_emitter")
-        if _is_async(session) or _is_async(emitter):
-            if not _ASYNC_NOTICE_GIVEN.is_set():
-                _ASYNC_NOTICE_GIVEN.set()
-                logger.warning("momento-botocore: aiobotocore sessions are left uncached")
-            return
+        if self._backend is None and not _is_async(emitter):
+            return  # an async backend only: botocore sessions are left alone
         self._install(emitter)
 
 
 def _is_async(obj: Any) -> bool:
-    """True for aiobotocore's sessions, clients and event emitters (and aioboto3's)."""
-    return type(obj).__module__.startswith(("aiobotocore", "aioboto3"))
+    """True for aiobotocore's sessions, clients and event emitters (and aioboto3's),
+    also behind botocore's EventAliaser (a session's emitter component)."""
+    inner = getattr(obj, "_emitter", None)
+    return any(
+        type(found).__module__.startswith(("aiobotocore", "aioboto3")) for found in (obj, inner)
+    )
 
 
-def _emitter_of(target: Any) -> Any:
-    emitter = _find_emitter(target)
-    if _is_async(target) or _is_async(emitter) or _is_async(getattr(target, "_session", None)):
-        # Our handlers are synchronous: on an event loop they would block it.
-        raise ConfigurationError(
-            "register() does not support aiobotocore/aioboto3 sessions or clients yet; "
-            "leave them unregistered and they run uncached"
-        )
-    return emitter
+def _is_async_backend(backend: Any) -> bool:
+    return inspect.iscoroutinefunction(getattr(backend, "get", None))
+
+
+def _close_async(backend: AsyncBackend) -> None:
+    """Close an async backend from synchronous code: on the running loop if there is
+    one (as a task), else on a loop of its own."""
+    with contextlib.suppress(Exception):
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(backend.close())
+        else:
+            task = loop.create_task(backend.close())
+            _CLOSING.add(task)
+            task.add_done_callback(_CLOSING.discard)
+
+
+_CLOSING: set[Any] = set()  # close() tasks, kept until done
 
 
 def _find_emitter(target: Any) -> Any:
@@ -137,7 +206,7 @@ def register(
     target: Any = None,
     *,
     ttl: float | timedelta | None = None,
-    backend: Backend | None = None,
+    backend: Backend | AsyncBackend | None = None,
     config: CacheConfig | None = None,
     tables: tuple[str, ...] | list[str] | str | None = None,
     table_ttls: dict[str, float | timedelta] | None = None,
@@ -147,8 +216,10 @@ def register(
 ) -> Registration:
     """Cache DynamoDB reads made through ``target``.
 
-    ``target`` is a boto3 or botocore Session, a DynamoDB client, or None for every
-    botocore session created from now on (plus boto3's default session, if any).
+    ``target`` is a boto3 or botocore Session, a DynamoDB client, an aiobotocore
+    Session or client, an aioboto3 Session, or None for every botocore and
+    aiobotocore session created from now on (plus boto3's default session, if any).
+    ``backend`` is a :class:`Backend`, or an :class:`AsyncBackend` (aiobotocore only).
     ``ttl`` is required unless ``config`` carries it. ``account_id`` is the AWS
     account of clients whose credentials do not say (see docs/consistency.md).
     Registering the same target again with the same settings returns the same
@@ -177,7 +248,12 @@ def register(
         callable(getattr(backend, name, None)) for name in ("get", "add", "set", "delete", "close")
     ):
         raise ConfigurationError(f"backend {type(backend).__name__} lacks get/add/set/delete/close")
-    emitter = None if target is None else _emitter_of(target)
+    emitter = None if target is None else _find_emitter(target)
+    if _is_async_backend(backend) and emitter is not None and not _is_async(emitter):
+        raise ConfigurationError(
+            f"an async backend ({type(backend).__name__}) serves aiobotocore sessions and "
+            "clients only; give a Backend (or none) for botocore and boto3"
+        )
     with _LOCK:
         if target is None:
             existing = _GLOBAL[0] if _GLOBAL else None
@@ -189,7 +265,8 @@ def register(
             existing.unregister()
         owns_backend = backend is None
         registration = Registration(
-            ReadHooks(config, backend if backend is not None else create_backend(config)),
+            config,
+            backend if backend is not None else create_backend(config),
             owns_backend=owns_backend,
             backend_given=backend,
         )

@@ -90,10 +90,44 @@ def _clean_registrations() -> Iterator[None]:
     momento_botocore.stats(reset=True)
 
 
-def new_session() -> boto3.Session:
-    return boto3.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-    )
+#: "sync" (botocore) or "async" (aiobotocore, in .venv-aio): set by --driver.
+DRIVER = ["sync"]
+
+
+def new_session() -> Any:
+    """A boto3 Session; with ``--driver=async``, an aiobotocore session that looks like
+    one (tests/aio_facade.py): the same test then runs through the async driver."""
+    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    if DRIVER[0] == "async":
+        from aio_facade import AioSessionFacade
+
+        return AioSessionFacade(region_name=REGION, **credentials)
+    return boto3.Session(region_name=REGION, **credentials)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --driver=async, tests marked sync_only (they hand botocore's own objects
+    to botocore's emitter, a Stubber say) are deselected, not skipped."""
+    if config.getoption("--driver") != "async":
+        return
+    kept = [item for item in items if item.get_closest_marker("sync_only") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
+@pytest.fixture(autouse=True)
+def _driver(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The driver under test; after an async test, its clients are closed and any
+    callback of ours that blocked the event loop fails it."""
+    DRIVER[0] = request.config.getoption("--driver")
+    yield DRIVER[0]
+    if DRIVER[0] == "async":
+        from aio_facade import close_clients, slow_callbacks
+
+        close_clients()
+        slow = slow_callbacks()
+        assert not slow, f"the event loop was blocked: {slow}"
 
 
 def create_table(
@@ -170,6 +204,13 @@ def any_backend(backend_factory: Callable[..., Backend]) -> Backend:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--driver",
+        choices=("sync", "async"),
+        default="sync",
+        help="sessions of the behavioural suites: botocore (sync driver) or aiobotocore "
+        "(async driver; needs aiobotocore: the .venv-aio environment)",
+    )
     parser.addoption(
         "--default-backend",
         choices=BACKENDS,

@@ -8,7 +8,7 @@ from conftest import ACCOUNT
 
 from momento_botocore.config import CacheConfig
 from momento_botocore.keys import cache_key
-from momento_botocore.policy import BatchPlan, Bypass, plan_batch_get
+from momento_botocore.core.reads import BatchPlan, Bypass, plan_batch_get
 
 CONFIG = CacheConfig(ttl=60, tables=("cached*",))
 
@@ -22,7 +22,6 @@ def plan(
         region="us-east-1",
         settings_for=CONFIG.settings_for,
         key_prefix="",
-        now=0.0,
     )
 
 

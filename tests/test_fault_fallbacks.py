@@ -19,7 +19,7 @@ from conftest import ACCOUNT, REGION, create_table, new_session
 import momento_botocore
 from momento_botocore import CacheConfig
 from momento_botocore.backends import MemoryBackend
-from momento_botocore.hooks import ReadHooks
+from momento_botocore.core.engine import Engine
 
 NOWHERE = "http://127.0.0.1:9"
 
@@ -42,7 +42,7 @@ def test_a_half_planned_projected_read_never_fills_a_partial_item(
     client = session.client("dynamodb", endpoint_url=endpoint)
     client.put_item(TableName="items", Item={"pk": {"S": "other"}})  # fences are active now
 
-    monkeypatch.setattr(ReadHooks, "_fence_read", _boom)  # a helper raises (fault model)
+    monkeypatch.setattr(Engine, "_fence_of", _boom)  # a helper raises (fault model)
     projected = client.get_item(
         TableName="items", Key={"pk": {"S": "a"}}, ProjectionExpression="pk, v"
     )  # with the key attribute: the fill's key check does not catch it
@@ -82,7 +82,7 @@ def test_a_failed_invalidation_of_an_unknown_account_write_still_fences_the_tabl
     unknown = boto3.Session(region_name=REGION, **credentials())
     momento_botocore.register(unknown, ttl=60, backend=backend)
     writer = unknown.client("dynamodb", endpoint_url=endpoint)
-    monkeypatch.setattr(ReadHooks, "_fence_written", _boom)  # a helper raises (fault model)
+    monkeypatch.setattr(Engine, "_fence_written", _boom)  # a helper raises (fault model)
     writer.put_item(TableName="items", Item={"pk": {"S": "a"}, "v": {"S": "new"}})
     monkeypatch.undo()
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", NOWHERE)

@@ -16,6 +16,9 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 import momento_botocore
 from momento_botocore import hooks
 from momento_botocore.backends import MemoryBackend
+from momento_botocore.core import engine as engine_module
+from momento_botocore.core.engine import Engine
+from momento_botocore.drivers.sync import SyncDriver
 from momento_botocore.stats import ErrorReporter, Stats
 from tests.conftest import create_table, new_session
 
@@ -23,9 +26,9 @@ TABLE = "faults"
 #: Known up front: the write that gets no answer cannot ask DescribeTable, and a write
 #: whose key is unknown would fence the whole table (no scenario after it would hit).
 SCHEMAS = {TABLE: ("pk",)}
-#: The methods botocore calls (registered in hooks._HANDLERS).
-HANDLERS = frozenset(method for _, method, _, _ in hooks._HANDLERS)
-_HANDLER_CODES = {getattr(hooks.ReadHooks, name).__code__: name for name in HANDLERS}
+#: The driver methods botocore calls (registered in hooks.HANDLERS).
+HANDLERS = frozenset(method for _, method, _, _ in hooks.HANDLERS)
+_HANDLER_CODES = {getattr(SyncDriver, name).__code__: name for name in HANDLERS}
 
 
 def key(pk: str) -> dict[str, Any]:
@@ -202,65 +205,80 @@ class Fault:
         raise Boom("injected")
 
 
-def _module_helpers() -> list[str]:
+def _module_helpers(module: Any, skip: frozenset[str]) -> list[str]:
     names = []
-    for name, value in vars(hooks).items():
-        if name in ("uninstall_any", "uninstall_planning") or name.startswith("__"):
+    for name, value in vars(module).items():
+        if name in skip or name.startswith("__"):
             continue
         if inspect.isfunction(value) and value.__module__.startswith("momento_botocore"):
             names.append(name)
     return sorted(names)
 
 
-def _method_helpers() -> list[str]:
+def _method_helpers(cls: type, skip: frozenset[str]) -> list[str]:
     return sorted(
         name
-        for name, value in vars(hooks.ReadHooks).items()
-        if inspect.isfunction(value)
-        and name not in HANDLERS
-        # _failed is the guard itself: test_failing_error_reporting... covers it
-        and name not in ("__init__", "install", "_failed")
+        for name, value in vars(cls).items()
+        if inspect.isfunction(value) and name not in skip and name != "__init__"
     )
 
 
-#: (object, attribute) pairs, each made to raise in one test. Module functions of
-#: hooks, ReadHooks's non-handler methods, the backend, the counters. (Not those that
-#: run only when register() builds the hooks.)
+#: (object, attribute) pairs, each made to raise in one test: the functions the engine
+#: and the event table call, the engine's and the driver's methods (but the handlers
+#: themselves and ``failed``, the guard: test_failing_error_reporting... covers it),
+#: the backend, the counters. (Not those that run only when register() builds them.)
 TARGETS = [
     *(
-        (hooks, name)
-        for name in _module_helpers()
-        if name not in ("cache_identity", "shared_pending", "fences_for_cache", "_identity_of")
+        (engine_module, name)
+        for name in _module_helpers(
+            engine_module,
+            frozenset({"identity_of", "cache_identity", "shared_pending", "fences_for_cache"}),
+        )
     ),
-    *((hooks.ReadHooks, name) for name in _method_helpers()),
+    *(
+        (hooks, name)
+        for name in _module_helpers(
+            hooks, frozenset({"install", "uninstall_any", "uninstall_planning"})
+        )
+    ),
+    *((Engine, name) for name in _method_helpers(Engine, frozenset({"failed"}))),
+    *((SyncDriver, name) for name in _method_helpers(SyncDriver, HANDLERS | {"install"})),
     *((MemoryBackend, name) for name in ("get", "get_many", "add", "set", "add_many", "set_many")),
     (Stats, "add"),
 ]
 #: Helpers our own scenarios never reach (failure paths, other events): they are not
 #: expected to fire, only to be harmless.
 MAY_NOT_FIRE = {
-    "_add_missing_hits",
-    "_bare_batch_answer",
-    "_discard",
+    "add_missing_hits",
+    "bare_batch_answer",
+    "batch_lookup_failed",
+    "lookup_failed",
+    "invalidation_failed",
+    "_garbage",
     "_get_each",
-    "_invalidation_failed",
     "_remember_tombstone",
     "_retry_tombstones",
+    "tombstone_round",
+    "skips_cache",
     "_skips_cache",
     "_unless_pending",
-    "project_response",
-    "_guard_horizon",
-    "_fill_window",
-    "_answered_as",
-    "_client_for",
+    "guard_horizon",
+    "fill_window",
+    "answered_as",
+    "client_for",
     "_key_names",
     "key_names_of",
     "remember_client",
-    "_pending_check",
+    "schemas_to_learn",  # asked by the async driver only
     # Own-write fences: an entry found for a fenced key (these scenarios tombstone first).
     "same_item",
     "_settle_fenced",
     "set",  # tombstones go out with set_many
+    "add",  # fills go out with add_many
+    # No GetItem hit in these scenarios (each key read is written first); a partial
+    # batch with ReturnConsumedCapacity and a fully cached table neither.
+    "get_item_answer",
+    "consumed_capacity_of_hit",
     # Known key schemas: every write's key can be made.
     "_fence_table",
 }

@@ -18,7 +18,7 @@ from stream_records import lambda_event, lambda_record
 import momento_botocore
 from momento_botocore import CacheConfig, MemoryBackend
 from momento_botocore.entries import EntryKind, decode
-from momento_botocore.hooks import ReadHooks
+from momento_botocore.drivers.sync import SyncDriver as ReadHooks
 from momento_botocore.keys import cache_key
 from momento_botocore.streams import StreamInvalidator
 

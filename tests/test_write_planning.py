@@ -9,7 +9,7 @@ from conftest import ACCOUNT
 
 from momento_botocore.config import CacheConfig, ConfigurationError
 from momento_botocore.keys import cache_key
-from momento_botocore.writes import (
+from momento_botocore.core.writes import (
     KeySchemas,
     KeySchemaUnknown,
     TouchedItem,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from momento_botocore.backends.base import Backend
-from momento_botocore.backends.memory import MemoryBackend
+from momento_botocore.backends.base import AsyncBackend, Backend
+from momento_botocore.backends.memory import AsyncMemoryBackend, MemoryBackend
 from momento_botocore.config import CacheConfig, ConfigurationError
 
 
@@ -34,3 +34,14 @@ def create_backend(config: CacheConfig, *, credential_provider: Any = None) -> B
         breaker = CircuitBreaker(config.breaker_failures, config.breaker_cooldown)
         return CircuitBreakerBackend(momento, breaker)
     raise ConfigurationError(f"backend {config.backend!r} is not available in this build")
+
+
+def create_async_backend(
+    config: CacheConfig, *, shared_memory: MemoryBackend | None = None
+) -> AsyncBackend:
+    """The async twin of :func:`create_backend` (for aiobotocore sessions)."""
+    if config.backend == "memory":
+        memory = shared_memory if shared_memory is not None else create_backend(config)
+        assert isinstance(memory, MemoryBackend)
+        return AsyncMemoryBackend(memory, close_memory=shared_memory is None)
+    raise ConfigurationError(f"backend {config.backend!r} has no async client yet")

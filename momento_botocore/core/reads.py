@@ -1,13 +1,17 @@
-"""What to do with one read request: serve from cache, or pass it through. Pure."""
+"""Read decisions: what a GetItem or BatchGetItem asks of the cache, and the answers
+built from it. Pure: no botocore, no backend, no clock of its own.
+
+A plan is a frozen decision made from the request alone; the progress of one call
+(was it sent, may it fill) lives in core/call.py.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from momento_botocore.config import TableSettings
-from momento_botocore.fences import FencedRead
+from momento_botocore.config import CacheConfig, TableSettings
 from momento_botocore.keys import cache_key, cache_keys, parse_table
 from momento_botocore.projection import (
     PROJECTION_PARAMS,
@@ -24,23 +28,18 @@ _GET_ITEM_PARAMS = frozenset(
 _CONSUMED_CAPACITY = frozenset({"NONE", "TOTAL", "INDEXES"})
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ReadPlan:
-    """A cacheable GetItem, carried through one call's events in its context."""
+    """A cacheable GetItem: where its entry is, and how to answer from it."""
 
     table: str
     key: str
     settings: TableSettings
     consumed_capacity: str | None
-    started: float
-    hit: bool = False
-    sent: bool = False
     #: Applied to the full item, from the cache or from DynamoDB (asked without it).
-    projection: Projection | None = None
+    projection: Projection | None
     #: The request's Key (wire format): a cached item must have it (integrity.py).
-    request_key: Mapping[str, Any] | None = None
-    #: Set when the key is fenced by this process's own write (fences.py).
-    fence: FencedRead | None = None
+    request_key: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +60,6 @@ def plan_get_item(
     region: str | None,
     settings_for: TableLookup,
     key_prefix: str,
-    now: float,
 ) -> ReadPlan | Bypass | None:
     """A plan for a cacheable GetItem, a Bypass, or None when the table is not ours.
 
@@ -104,9 +102,8 @@ def plan_get_item(
         projection = parse_projection(params)
     except InvalidProjection:
         return Bypass(table, "projection")
-    # Positional: a slots dataclass built with keywords costs ~3x more (~1 us).
     consumed = None if consumed == "NONE" else consumed
-    return ReadPlan(table, key, settings, consumed, now, False, False, projection)
+    return ReadPlan(table, key, settings, consumed, projection, key_attributes)
 
 
 def consumed_capacity_of_hit(table: str, mode: str) -> dict[str, Any]:
@@ -143,21 +140,13 @@ class BatchTable:
     request_extras: dict[str, Any]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class BatchPlan:
-    """A BatchGetItem with at least one cached table, carried in the call's context."""
+    """A BatchGetItem with at least one cached table."""
 
     tables: list[BatchTable]
     passthrough: dict[str, Any]  # RequestItems entries left to DynamoDB as they are
     consumed_capacity: str | None
-    started: float
-    hits: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    misses: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
-    fill: bool = True
-    sent: bool = False
-    answered: bool = False
-    #: Fenced keys (cache key -> the fence as planned; fences.py).
-    fenced: dict[str, FencedRead] = field(default_factory=dict)
 
 
 def plan_batch_get(
@@ -167,7 +156,6 @@ def plan_batch_get(
     region: str | None,
     settings_for: TableLookup,
     key_prefix: str,
-    now: float,
 ) -> BatchPlan | Bypass | None:
     """A plan when some table of the batch is cached; Bypass when the batch is not understood.
 
@@ -232,9 +220,103 @@ def plan_batch_get(
     consumed = params.get("ReturnConsumedCapacity")
     if consumed is not None and consumed not in _CONSUMED_CAPACITY:
         return Bypass(first_cached, "parameters")
-    return BatchPlan(
-        tables=cached,
-        passthrough=passthrough,
-        consumed_capacity=None if consumed == "NONE" else consumed,
-        started=now,
-    )
+    return BatchPlan(cached, passthrough, None if consumed == "NONE" else consumed)
+
+
+# Answers built from the cache ------------------------------------------------------
+
+#: The response headers and request id of an answer built from the cache.
+CACHE_HEADER = "x-momento-cache"
+HIT_REQUEST_ID = "momento-botocore-cache-hit"
+#: What an all-hit batch's request holds instead of its keys: it is never sent, and
+#: DynamoDB would reject it (no table has this key attribute).
+NEVER_SENT = "momento-botocore: all keys were cache hits; this request is never sent"
+
+
+def hit_metadata() -> dict[str, Any]:
+    """ResponseMetadata of an answer from the cache (a new dict: callers may change it)."""
+    return {
+        "RequestId": HIT_REQUEST_ID,
+        "HTTPStatusCode": 200,
+        "HTTPHeaders": {CACHE_HEADER: "hit"},
+        "RetryAttempts": 0,
+    }
+
+
+def get_item_answer(plan: ReadPlan, item: dict[str, Any] | None) -> dict[str, Any]:
+    """GetItem's parsed answer for ``item`` (None: not found), as DynamoDB gives it."""
+    if item is not None and plan.projection is not None:
+        item = plan.projection.apply(item)
+    if plan.consumed_capacity is None:  # the usual case: one dict literal
+        if item is None:
+            return {"ResponseMetadata": hit_metadata()}
+        return {"Item": item, "ResponseMetadata": hit_metadata()}
+    parsed: dict[str, Any] = {} if item is None else {"Item": item}
+    parsed["ConsumedCapacity"] = consumed_capacity_of_hit(plan.table, plan.consumed_capacity)
+    parsed["ResponseMetadata"] = hit_metadata()
+    return parsed
+
+
+def batch_answer(plan: BatchPlan, hits: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """BatchGetItem's parsed answer when the cache held every key."""
+    parsed: dict[str, Any] = {
+        "Responses": {table.name: hits[table.name] for table in plan.tables},
+        "UnprocessedKeys": {},
+    }
+    if plan.consumed_capacity is not None:
+        parsed["ConsumedCapacity"] = [
+            consumed_capacity_of_hit(table.table, plan.consumed_capacity) for table in plan.tables
+        ]
+    parsed["ResponseMetadata"] = hit_metadata()
+    return parsed
+
+
+def answered_as(table: BatchTable, responses: Any, unprocessed: Any) -> str:
+    """The key under which DynamoDB answered for ``table``: the name or ARN the
+    request gave, as documented; the plain table name should an answer to an ARN
+    use that instead (so the cached items join DynamoDB's, never a second entry)."""
+    name = table.name
+    if name in responses or name in unprocessed or name == table.table:
+        return name
+    if table.table in responses or table.table in unprocessed:
+        return table.table
+    return name
+
+
+def misses_request(plan: BatchPlan, misses: Mapping[str, Mapping[str, Any]], fenced: Any) -> Any:
+    """The RequestItems left for DynamoDB: the passed-through tables, and the missed keys
+    of cached ones without projections (full items, to fill); strongly consistent for a
+    table with a fenced key (fences.py). When nothing is left: a placeholder, never sent
+    (botocore then spares validating and serializing every key)."""
+    if not misses and not plan.passthrough:
+        return {plan.tables[0].name: {"Keys": [{NEVER_SENT: {"S": "-"}}]}}
+    request_items = dict(plan.passthrough)
+    for table in plan.tables:
+        missed = misses.get(table.name)
+        if missed:
+            request = {
+                name: value
+                for name, value in table.request_extras.items()
+                if name not in PROJECTION_PARAMS
+            }
+            request["Keys"] = list(missed.values())
+            if fenced and any(key in fenced for key in missed):
+                request["ConsistentRead"] = True
+            request_items[table.name] = request
+    return request_items
+
+
+# Timing rules (Contract 3) ------------------------------------------------------------
+
+
+def fill_window(config: CacheConfig, settings: TableSettings) -> float:
+    """How long after a read started its fill is still safe: no invalidation entry
+    (TOMBSTONE, or a stream's ABSENT/ITEM, which lives at least absent_ttl) has expired."""
+    return min(config.tombstone_ttl_seconds, settings.absent_ttl)
+
+
+def guard_horizon(config: CacheConfig, settings: TableSettings) -> float:
+    """How long after a write an entry its tombstone was to replace can still be in the
+    cache: one stored before lives at most the longest TTL; a fill racing the write (its
+    read started before) comes within the fill window and lives as long."""
+    return max(settings.ttl, settings.absent_ttl) + fill_window(config, settings)

@@ -169,6 +169,23 @@ class KeySchemas:
         with self._lock:
             self._known[(account, region, table)] = names
 
+    def known(self, region: str, table: str, *, account: str | None = None) -> bool:
+        """True when the key names are configured, learned, or failed to be learned
+        a short while ago (not worth asking again yet)."""
+        if self._configured(table) is not None:
+            return True
+        where = (account, region, table)
+        with self._lock:
+            if where in self._known:
+                return True
+            failed_at = self._failed.get(where)
+        return failed_at is not None and self._clock() - failed_at < self._retry_after
+
+    def failed(self, region: str, table: str, *, account: str | None = None) -> None:
+        """Asking DynamoDB for the key schema failed: not asked again for a while."""
+        with self._lock:
+            self._failed[(account, region, table)] = self._clock()
+
     def names(
         self,
         region: str,

@@ -1,0 +1,1 @@
+"""Drivers: botocore's events in, the engine's decisions, the cache's I/O out."""

@@ -1,0 +1,287 @@
+"""The botocore driver: the engine's decisions, with a (blocking) cache backend.
+
+Each handler guards its whole body: nothing raises into a call. A failure is counted
+and logged (rate-limited), and the call goes on as if uncached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+
+from momento_botocore import hooks
+from momento_botocore.backends.base import Backend, BackendError, bulk_add, bulk_set
+from momento_botocore.config import CacheConfig
+from momento_botocore.core.call import BATCH_KEY, GET_KEY, WRITE_KEY, BatchCall, GetCall, WriteCall
+from momento_botocore.core.engine import CacheWrites, Engine, add_missing_hits, identity_of
+from momento_botocore.core.writes import WRITE_OPERATIONS, KeyNames, TouchedItem, key_names_of
+from momento_botocore.stats import STATS, ErrorReporter, Stats
+
+_Answer = tuple[AWSResponse, dict[str, Any]]
+
+
+class SyncDriver:
+    """botocore's handlers (see hooks.HANDLERS) for one engine and backend."""
+
+    def __init__(
+        self,
+        config: CacheConfig,
+        backend: Backend,
+        *,
+        stats: Stats = STATS,
+        reporter: ErrorReporter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        engine: Engine | None = None,
+    ) -> None:
+        self.backend = backend
+        self.engine = engine or Engine(
+            config,
+            identity_of(backend),
+            find_client=hooks.client_for,
+            stats=stats,
+            reporter=reporter,
+            clock=clock,
+        )
+        self._planners = {
+            "GetItem": self._plan_get,
+            "BatchGetItem": self._plan_batch,
+            **dict.fromkeys(WRITE_OPERATIONS, self._plan_write),
+        }
+
+    @property
+    def config(self) -> CacheConfig:
+        return self.engine.config
+
+    @property
+    def active(self) -> bool:
+        return self.engine.active
+
+    @active.setter
+    def active(self, value: bool) -> None:
+        self.engine.active = value
+
+    @property
+    def pending(self) -> Any:
+        return self.engine.pending
+
+    @property
+    def fences(self) -> Any:
+        return self.engine.fences
+
+    def install(self, events: Any) -> None:
+        hooks.install(self, events)
+
+    # Handlers --------------------------------------------------------------------
+
+    def plan_request(self, params: Any, model: Any, context: Any, **_: Any) -> None:
+        try:
+            planner = self._planners.get(model.name)
+            if planner is not None and self.engine.active:
+                planner(model.name, params, context)
+        except Exception as error:
+            self.engine.failed("planning", "", error)
+
+    def serve_from_cache(self, context: Any, **_: Any) -> _Answer | None:
+        call: GetCall | None = context.get(GET_KEY)
+        if call is None or not self.engine.active:
+            return None
+        try:
+            return self._serve(call)
+        except Exception as error:
+            call.fill = False  # to DynamoDB, and no fill
+            self.engine.failed("cache lookup", call.plan.table, error)
+            return None
+
+    def mark_sent(self, request: Any, **_: Any) -> None:
+        """request-created: this call's answer will come over the wire."""
+        try:
+            call: GetCall | None = request.context.get(GET_KEY)
+            if call is not None:
+                call.sent = True
+        except Exception as error:  # never break the call
+            self.engine.failed("marking a request sent", "", error)
+
+    def fill_after_miss(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
+        try:
+            call: GetCall | None = context.get(GET_KEY)
+            if call is not None:
+                self._perform(self.engine.finish_get(call, http_response.status_code, parsed))
+        except Exception as error:
+            self.engine.failed("cache fill", "", error)
+
+    def serve_batch(self, context: Any, **_: Any) -> _Answer | None:
+        call: BatchCall | None = context.get(BATCH_KEY)
+        try:
+            parsed = None if call is None else self.engine.answer_batch(call)
+        except Exception as error:
+            self.engine.failed("answering a batch from the cache", "", error)
+            # An all-hit batch's request is a placeholder: it must be answered here.
+            try:
+                parsed = self.engine.bare_batch_answer(call)
+            except Exception:
+                return None
+        return None if parsed is None else (hooks.HIT_HTTP_RESPONSE, parsed)
+
+    def merge_batch(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
+        call: BatchCall | None = context.get(BATCH_KEY)
+        try:
+            if call is not None:
+                self._perform(self.engine.finish_batch(call, http_response.status_code, parsed))
+        except Exception as error:
+            self.engine.failed("merging a batch answer", "", error)
+            with contextlib.suppress(Exception):  # DynamoDB answered only the misses
+                add_missing_hits(call, parsed)
+
+    def count_send(self, request: Any, **_: Any) -> None:
+        """request-created: one more attempt of this call goes over the wire."""
+        try:
+            call = request.context.get(WRITE_KEY) or request.context.get(BATCH_KEY)
+            if isinstance(call, WriteCall):
+                call.sends += 1
+            elif call is not None:
+                call.sent = True
+        except Exception as error:  # never break the call
+            self.engine.failed("counting a request sent", "", error)
+
+    def write_answered(self, http_response: Any, context: Any, **_: Any) -> None:
+        call: WriteCall | None = context.get(WRITE_KEY)
+        try:
+            if call is not None:
+                self._invalidate(self.engine.write_answered(call, http_response.status_code))
+        except Exception as error:
+            self.engine.failed("cache invalidation", "", error)
+            self.engine.invalidation_failed(call)
+
+    def write_failed(self, context: Any, **_: Any) -> None:
+        call: WriteCall | None = context.get(WRITE_KEY)
+        try:
+            if call is not None:
+                self._invalidate(self.engine.write_failed(call))
+        except Exception as error:
+            self.engine.failed("cache invalidation", "", error)
+            self.engine.invalidation_failed(call)
+
+    def remember_clients(self, base_classes: Any, **_: Any) -> None:
+        try:
+            hooks.remember_clients(base_classes)
+        except Exception as error:  # such clients cannot DescribeTable for a write's key
+            self.engine.failed("remembering clients", "", error)
+
+    # Planning --------------------------------------------------------------------
+
+    def _plan_get(self, operation: str, params: Any, context: Any) -> None:
+        engine = self.engine
+        call = engine.plan_get(params, context.get("client_region"), engine.accounts.of(context))
+        if call is not None:
+            # Last: a call in the context is looked up and filled, so it must only be
+            # there once the request asks for the full item.
+            context[GET_KEY] = call
+
+    def _plan_batch(self, operation: str, params: Any, context: Any) -> None:
+        engine = self.engine
+        call = engine.plan_batch(params, context.get("client_region"), engine.accounts.of(context))
+        if call is None:
+            return
+        if engine.pending.active:
+            self._retry_tombstones()
+        found = [self._look_up(call, table.table, table.keys) for table in call.plan.tables]
+        request_items, garbage = engine.batch_found(call, found)
+        self._perform(garbage)
+        params["RequestItems"] = request_items
+        context[BATCH_KEY] = call
+
+    def _plan_write(self, operation: str, params: Any, context: Any) -> None:
+        client = hooks.client_for(context)
+
+        def describe(touch: TouchedItem) -> KeyNames:
+            # Re-enters this client's handlers, which ignore DescribeTable.
+            return key_names_of(client.describe_table(TableName=touch.table_name))
+
+        engine = self.engine
+        try:
+            account = engine.accounts.of(context)
+        except Exception as error:  # a bug if it happens
+            engine.failed("finding the account of a client", "", error)
+            account = None
+        call = engine.plan_write(
+            operation,
+            params,
+            context.get("client_region"),
+            account,
+            describe if client is not None else None,
+        )
+        if call is not None:
+            context[WRITE_KEY] = call
+
+    # Cache I/O -------------------------------------------------------------------
+
+    def _serve(self, call: GetCall) -> _Answer | None:
+        engine = self.engine
+        if engine.pending.active:
+            self._retry_tombstones()
+            if engine.skips_cache(call):
+                return None
+        try:
+            raw = self.backend.get(call.plan.key)
+        except Exception as error:
+            engine.lookup_failed(call, error)
+            return None
+        parsed, garbage = engine.answer_get(call, raw)
+        if garbage is not None:
+            self._perform(garbage)
+        return None if parsed is None else (hooks.HIT_HTTP_RESPONSE, parsed)
+
+    def _look_up(self, call: BatchCall, table: str, keys: list[str]) -> list[bytes | None]:
+        """The values of ``keys``; all misses (and no fill) when the lookup fails."""
+        get_many = getattr(self.backend, "get_many", None)
+        if get_many is None:
+            return self._get_each(call, table, keys)
+        try:
+            found: list[bytes | None] = get_many(keys)
+            if len(found) != len(keys):
+                raise BackendError(f"get_many gave {len(found)} values for {len(keys)} keys")
+        except Exception as error:
+            self.engine.batch_lookup_failed(call, table, error)
+            return [None] * len(keys)
+        return found
+
+    def _get_each(self, call: BatchCall, table: str, keys: list[str]) -> list[bytes | None]:
+        """Per-key get, for backends without get_many: a failed key is a miss."""
+        found: list[bytes | None] = []
+        for key in keys:
+            try:
+                found.append(self.backend.get(key))
+            except Exception as error:
+                self.engine.batch_lookup_failed(call, table, error)
+                found.append(None)
+        return found
+
+    def _invalidate(self, writes: CacheWrites | None) -> None:
+        if writes is None:
+            return
+        self._perform(writes)
+        if self.engine.pending.active:
+            self._retry_tombstones()
+
+    def _retry_tombstones(self) -> None:
+        self._perform(self.engine.tombstone_round())
+
+    def _perform(self, writes: CacheWrites | None) -> None:
+        """Make the cache writes the engine asked for, and report how they went."""
+        if not writes:
+            return
+        backend = self.backend
+        added = bulk_add(backend, [entry for _, entry in writes.fills])
+        written = bulk_set(backend, writes.tombstone_entries())
+        deleted: list[Exception | None] = []
+        for _, key in writes.garbage:
+            try:
+                backend.delete(key)
+                deleted.append(None)
+            except Exception as error:
+                deleted.append(error)
+        self.engine.settle(writes, added, written, deleted)
