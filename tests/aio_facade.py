@@ -13,16 +13,16 @@ than ``SLOW_CALLBACK_SECONDS`` is recorded, and the run fails (see conftest).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import threading
 from collections.abc import Coroutine
 from typing import Any
 
-
 #: Blocking the loop longer than this in one step is a bug of ours (a sync cache call,
 #: a sync network call); moto answers over real HTTP, awaited, so it never counts.
-SLOW_CALLBACK_SECONDS = 0.1
+SLOW_CALLBACK_SECONDS = 0.25
 
 
 class _SlowCallbacks(logging.Handler):
@@ -32,8 +32,10 @@ class _SlowCallbacks(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if "took" in message and "seconds" in message and not any(
-            setup in message for setup in _NOT_OURS
+        if (
+            "took" in message
+            and "seconds" in message
+            and not any(setup in message for setup in _NOT_OURS)
         ):
             self.seen.append(message)
 
@@ -94,6 +96,12 @@ class Blocking:
 
         return call
 
+    def __enter__(self) -> Any:  # aioboto3's batch_writer() is an async context manager
+        return _wrapped(self._runner.run(self._target.__aenter__()), self._runner)
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._runner.run(self._target.__aexit__(*exc))
+
 
 async def _awaited(awaitable: Any) -> Any:
     return await awaitable
@@ -101,7 +109,9 @@ async def _awaited(awaitable: Any) -> Any:
 
 def _wrapped(value: Any, runner: LoopThread) -> Any:
     """aioboto3's resources (a Table) have coroutine methods: wrap them."""
-    if type(value).__module__.startswith("aioboto3") or hasattr(value, "get_available_subresources"):
+    if type(value).__module__.startswith("aioboto3") or hasattr(
+        value, "get_available_subresources"
+    ):
         return Blocking(value, runner)
     return value
 
@@ -143,10 +153,8 @@ def close_clients() -> None:
     """Close every client made since the last call (at the end of each test)."""
     while _OPEN:
         context, runner = _OPEN.pop()
-        try:
+        with contextlib.suppress(Exception):
             runner.run(context.__aexit__(None, None, None))
-        except Exception:
-            pass
 
 
 def slow_callbacks() -> list[str]:

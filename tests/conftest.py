@@ -156,6 +156,29 @@ def create_table(
     )
 
 
+def canned_response(
+    url: str, status: int, body: bytes, headers: dict[str, str] | None = None
+) -> Any:
+    """What a before-send handler returns to answer instead of DynamoDB: botocore's
+    AWSResponse, or aiobotocore's (whose body is awaited) with --driver=async."""
+    headers = headers or {}
+    if DRIVER[0] == "async":
+        from aiobotocore.awsrequest import AioAWSResponse
+
+        class AsyncRaw:
+            async def read(self) -> bytes:
+                return body
+
+        return AioAWSResponse(url, status, headers, AsyncRaw())
+    from botocore.awsrequest import AWSResponse
+
+    class Raw:
+        def stream(self, **_: Any) -> Any:
+            yield body
+
+    return AWSResponse(url, status, headers, Raw())
+
+
 class RequestCounter:
     """Counts GetItem (or any) requests that botocore actually sends over the wire."""
 

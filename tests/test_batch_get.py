@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from conftest import ACCOUNT, RequestCounter, create_table, new_session
+from conftest import ACCOUNT, RequestCounter, canned_response, create_table, new_session
 
 import momento_botocore
 from momento_botocore import MemoryBackend
@@ -213,20 +212,14 @@ def test_unprocessed_keys_are_returned_as_asked_and_not_filled(endpoint: str, ta
     client = registered_client(endpoint, backend)
     client.get_item(TableName="users", Key=users_key(0))  # one hit
 
-    def partial_answer(request: Any, **_: Any) -> AWSResponse:
+    def partial_answer(request: Any, **_: Any) -> Any:
         sent = json.loads(request.body)["RequestItems"]["users"]
         assert "ProjectionExpression" not in sent  # full items are fetched
         body = {
             "Responses": {"users": [{**users_key(1), "name": {"S": "user 1"}}]},
             "UnprocessedKeys": {"users": sent | {"Keys": [users_key(2)]}},
         }
-        raw = json.dumps(body).encode()
-
-        class Raw:
-            def stream(self, **_: Any) -> Any:
-                yield raw
-
-        return AWSResponse(request.url, 200, {}, Raw())
+        return canned_response(request.url, 200, json.dumps(body).encode())
 
     client.meta.events.register("before-send.dynamodb.BatchGetItem", partial_answer)
     asked = {"Keys": [users_key(0), users_key(1), users_key(2)], "ProjectionExpression": "id"}
@@ -303,6 +296,7 @@ def test_garbage_in_the_cache_is_a_miss_and_is_removed(endpoint: str, tables: No
     assert momento_botocore.stats()["users"]["garbage"] == 1
 
 
+@pytest.mark.sync_only  # botocore's Stubber
 def test_answers_that_did_not_come_over_the_wire_are_not_cached(
     endpoint: str, tables: None
 ) -> None:
@@ -319,14 +313,8 @@ def test_answers_that_did_not_come_over_the_wire_are_not_cached(
 
 
 def _answer_with(body: dict[str, Any]) -> Any:
-    raw = json.dumps(body).encode()
-
-    class Raw:
-        def stream(self, **_: Any) -> Any:
-            yield raw
-
-    def answer(request: Any, **_: Any) -> AWSResponse:
-        return AWSResponse(request.url, 200, {}, Raw())
+    def answer(request: Any, **_: Any) -> Any:
+        return canned_response(request.url, 200, json.dumps(body).encode())
 
     return answer
 

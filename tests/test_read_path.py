@@ -11,11 +11,10 @@ import boto3
 import botocore.session
 import pytest
 from boto3.dynamodb.types import Binary
-from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from conftest import ACCOUNT, REGION, RequestCounter, create_table, new_session
+from conftest import ACCOUNT, REGION, RequestCounter, canned_response, create_table, new_session
 
 import momento_botocore
 from momento_botocore import MemoryBackend
@@ -235,12 +234,10 @@ def test_throttling_reaches_the_caller_unchanged_and_is_not_cached(
         }
     ).encode()
 
-    def throttled(request: Any, **_: Any) -> AWSResponse:
-        response = AWSResponse(
-            request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, None
+    def throttled(request: Any, **_: Any) -> Any:
+        return canned_response(
+            request.url, 400, body, {"Content-Type": "application/x-amz-json-1.0"}
         )
-        response._content = body
-        return response
 
     client.meta.events.register("before-send.dynamodb.GetItem", throttled)
     with pytest.raises(ClientError) as error:
