@@ -116,10 +116,72 @@ def _bulk(
         results = list(many(entries))
     except Exception as error:
         return [error] * len(entries)
+    return _one_per_entry(name, entries, results)
+
+
+def _one_per_entry(
+    name: str, entries: Sequence[Entry], results: list[_R | Exception]
+) -> list[_R | Exception]:
+    """``results``, if there is one per entry; else every entry failed."""
     if len(results) != len(entries):
         wrong = BackendError(f"{name} gave {len(results)} results for {len(entries)} entries")
         return [wrong] * len(entries)
     return results
+
+
+@runtime_checkable
+class AsyncBackend(Protocol):
+    """The asynchronous backend (for aiobotocore): :class:`Backend`, :class:`BatchBackend`
+    and :class:`BulkWriteBackend` as coroutines, every method required, and
+    :meth:`IdentifiedBackend.cache_identity` (not a coroutine).
+
+    Each method means what its synchronous namesake means: ``get_many`` raises when the
+    lookup failed; ``add_many`` and ``set_many`` answer per entry, in order, and may
+    raise (then no entry counts as written); a ttl that is not positive raises
+    ValueError before anything is written.
+    """
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+
+    async def add(self, key: str, value: bytes, ttl_seconds: float) -> bool: ...
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def add_many(self, entries: Sequence[Entry]) -> list[bool | Exception]: ...
+
+    async def set_many(self, entries: Sequence[Entry]) -> list[Exception | None]: ...
+
+    async def close(self) -> None: ...
+
+    def cache_identity(self) -> Hashable: ...
+
+
+async def async_bulk_add(backend: AsyncBackend, entries: Sequence[Entry]) -> list[bool | Exception]:
+    """``await backend.add_many(entries)``, as :func:`bulk_add`: never raises (an
+    exception stands for an entry not stored; a failed call, every entry)."""
+    if not entries:
+        return []
+    try:
+        results = list(await backend.add_many(entries))
+    except Exception as error:
+        return [error] * len(entries)
+    return _one_per_entry("add_many", entries, results)
+
+
+async def async_bulk_set(backend: AsyncBackend, entries: Sequence[Entry]) -> list[Exception | None]:
+    """``await backend.set_many(entries)``, as :func:`bulk_set`: never raises (an
+    exception stands for an entry not written; a failed call, every entry)."""
+    if not entries:
+        return []
+    try:
+        results = list(await backend.set_many(entries))
+    except Exception as error:
+        return [error] * len(entries)
+    return _one_per_entry("set_many", entries, results)
 
 
 @runtime_checkable

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from momento_botocore.backends.base import Backend
-from momento_botocore.backends.memory import MemoryBackend
+from momento_botocore.backends.base import AsyncBackend, Backend
+from momento_botocore.backends.memory import AsyncMemoryBackend, MemoryBackend
 from momento_botocore.config import CacheConfig, ConfigurationError
 
 
@@ -33,4 +33,43 @@ def create_backend(config: CacheConfig, *, credential_provider: Any = None) -> B
         momento = MomentoBackend.from_config(config, credential_provider=credential_provider)
         breaker = CircuitBreaker(config.breaker_failures, config.breaker_cooldown)
         return CircuitBreakerBackend(momento, breaker)
+    raise ConfigurationError(f"backend {config.backend!r} is not available in this build")
+
+
+def create_async_backend(
+    config: CacheConfig,
+    *,
+    shared_memory: MemoryBackend | None = None,
+    credential_provider: Any = None,
+) -> AsyncBackend:
+    """A new async backend for ``config.backend`` (for aiobotocore); configuration
+    problems raise here, and nothing connects.
+
+    ``memory``: an :class:`AsyncMemoryBackend` in front of ``shared_memory`` when given
+    (a sync client's backend, say: both then read and write one store, and name one
+    cache), else in front of a new memory backend of the configured size, which its
+    ``close()`` empties. ``momento``: an :class:`AsyncMomentoBackend` behind an
+    :class:`AsyncCircuitBreakerBackend` (``breaker_failures``, ``breaker_cooldown``);
+    ``credential_provider`` as for :func:`create_backend`.
+    """
+    if config.backend == "memory":
+        if shared_memory is not None:
+            return AsyncMemoryBackend(shared_memory)
+        memory = MemoryBackend(
+            max_entries=config.memory_max_entries, max_bytes=config.memory_max_bytes
+        )
+        return AsyncMemoryBackend(memory, close_memory=True)
+    if config.backend == "momento":
+        try:
+            from momento_botocore.backends.momento_async import AsyncMomentoBackend
+        except ImportError as error:  # pragma: no cover - momento is a dependency
+            raise ConfigurationError(
+                f"the momento backend needs the 'momento' package: {error}"
+            ) from None
+        from momento_botocore.backends.guarded import AsyncCircuitBreakerBackend
+        from momento_botocore.breaker import CircuitBreaker
+
+        momento = AsyncMomentoBackend.from_config(config, credential_provider=credential_provider)
+        breaker = CircuitBreaker(config.breaker_failures, config.breaker_cooldown)
+        return AsyncCircuitBreakerBackend(momento, breaker)
     raise ConfigurationError(f"backend {config.backend!r} is not available in this build")

@@ -6,11 +6,11 @@ import math
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from operator import itemgetter
 from typing import cast
 
-from momento_botocore.backends.base import Entry, write_each
+from momento_botocore.backends.base import Entry, SameObject, write_each
 
 Clock = Callable[[], float]
 _VALUE, _EXPIRES = itemgetter(0), itemgetter(1)
@@ -115,6 +115,11 @@ class MemoryBackend:
             self._entries.clear()
             self._bytes = 0
 
+    def cache_identity(self) -> Hashable:
+        """This object: a memory backend is its own cache (shared by passing it around,
+        for example to an :class:`AsyncMemoryBackend`)."""
+        return SameObject(self)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
@@ -151,6 +156,51 @@ class MemoryBackend:
     def _remove(self, key: str) -> None:
         value, _ = self._entries.pop(key)
         self._bytes -= len(key) + len(value)
+
+
+class AsyncMemoryBackend:
+    """The :class:`~momento_botocore.backends.base.AsyncBackend` in front of a
+    :class:`MemoryBackend`: a sync and an async client given the same ``memory`` share
+    one store (and one :meth:`cache_identity`).
+
+    Each call runs the memory backend's method at once, on the event loop's thread: it
+    only takes the store's lock for an in-process operation, so it never waits on I/O.
+    ``close()`` empties the store only when ``close_memory`` (when this object made it,
+    or was given it to own); a shared store belongs to whoever made it.
+    """
+
+    def __init__(self, memory: MemoryBackend, *, close_memory: bool = False) -> None:
+        self.memory = memory
+        self._close_memory = close_memory
+
+    async def get(self, key: str) -> bytes | None:
+        return self.memory.get(key)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return self.memory.get_many(keys)
+
+    async def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        return self.memory.add(key, value, ttl_seconds)
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        self.memory.set(key, value, ttl_seconds)
+
+    async def delete(self, key: str) -> None:
+        self.memory.delete(key)
+
+    async def add_many(self, entries: Sequence[Entry]) -> list[bool | Exception]:
+        return self.memory.add_many(entries)
+
+    async def set_many(self, entries: Sequence[Entry]) -> list[Exception | None]:
+        return self.memory.set_many(entries)
+
+    async def close(self) -> None:
+        if self._close_memory:
+            self.memory.close()
+
+    def cache_identity(self) -> Hashable:
+        """The memory backend's: the sync and the async side share one cache."""
+        return self.memory.cache_identity()
 
 
 def _check_ttls(entries: Sequence[Entry]) -> None:
