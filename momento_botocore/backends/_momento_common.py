@@ -647,10 +647,13 @@ def channel_arguments(settings: Settings) -> tuple[str, bool, list[tuple[str, An
     return target, secure, options
 
 
-def data_channel(settings: Settings, grpc_module: Any) -> Any:
+def data_channel(
+    settings: Settings, grpc_module: Any, extra_options: Sequence[tuple[str, Any]] = ()
+) -> Any:
     """A new channel to the cache endpoint from ``grpc_module`` (``grpc`` or
     ``grpc.aio``), for the calls the SDK does not make (``GetBatch``)."""
     target, secure, options = channel_arguments(settings)
+    options.extend(extra_options)
     if not secure:
         return grpc_module.insecure_channel(target, options=options)
     grpc_config = settings.configuration.get_transport_strategy().get_grpc_configuration()

@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import grpc
+import grpc.experimental
 from momento import CacheClient
 from momento.config import Configuration
 from momento_wire_types import cacheclient_pb2_grpc as pb_grpc
@@ -262,7 +263,10 @@ class MomentoBackend:
             if self._closed:
                 raise closed_error("get_many")
             if self._batch_stub is None:
-                self._batch_channel = data_channel(self._settings, grpc)
+                # A stream read in the calling thread (no thread hand-off per answer):
+                # about a third less CPU per GetBatch (grpcio 1.85).
+                single_thread = (grpc.experimental.ChannelOptions.SingleThreadedUnaryStream, 1)
+                self._batch_channel = data_channel(self._settings, grpc, [single_thread])
                 self._batch_stub = pb_grpc.ScsStub(self._batch_channel)  # type: ignore[no-untyped-call]
             return self._batch_stub
 
