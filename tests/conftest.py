@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import urllib.request
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import boto3
 import botocore
@@ -15,11 +16,13 @@ from moto.server import ThreadedMotoServer
 
 import momento_botocore
 from momento_botocore.accounts import forget_accounts
-from momento_botocore.backends import Backend, MemoryBackend
+from momento_botocore.backends import AsyncBackend, AsyncMemoryBackend, Backend, MemoryBackend
+from momento_botocore.backends.base import Entry
 from momento_botocore.pending import forget_shared
 
 pytest_plugins = ("momento_botocore.testing.pytest_plugin",)
 
+T = TypeVar("T")
 REGION = "us-east-1"
 #: moto's account for plain dummy credentials (found through STS: see moto_endpoint).
 ACCOUNT = "123456789012"
@@ -191,33 +194,110 @@ class RequestCounter:
 
 
 BACKENDS = ("memory", "momento")
+#: The async backends (AsyncBackend), driven through SyncOverAsync where a test is sync.
+ASYNC_BACKENDS = ("async-memory", "async-momento")
 
 
-@pytest.fixture(params=BACKENDS)
-def backend_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Backend]]:
-    """Makes fresh backends of one kind per parameter: memory, and momento through
-    the real SDK against the local Momento-protocol server. Closed after the test."""
+class SyncOverAsync:
+    """An :class:`~momento_botocore.backends.base.AsyncBackend` with the sync backend's
+    methods: each call runs to completion on the adapter's own event loop (one loop
+    for the backend's life, as an aiobotocore program has). ``close()`` closes the
+    backend, then the loop."""
+
+    def __init__(self, backend: AsyncBackend) -> None:
+        self.backend = backend
+        self.loop = asyncio.new_event_loop()
+
+    def run(self, awaitable: Awaitable[T]) -> T:
+        return self.loop.run_until_complete(awaitable)
+
+    def get(self, key: str) -> bytes | None:
+        return self.run(self.backend.get(key))
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return self.run(self.backend.get_many(keys))
+
+    def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        return self.run(self.backend.add(key, value, ttl_seconds))
+
+    def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        self.run(self.backend.set(key, value, ttl_seconds))
+
+    def delete(self, key: str) -> None:
+        self.run(self.backend.delete(key))
+
+    def add_many(self, entries: Sequence[Entry]) -> list[bool | Exception]:
+        return self.run(self.backend.add_many(entries))
+
+    def set_many(self, entries: Sequence[Entry]) -> list[Exception | None]:
+        return self.run(self.backend.set_many(entries))
+
+    def close(self) -> None:
+        if not self.loop.is_closed():
+            try:
+                self.run(self.backend.close())
+            finally:
+                self.loop.close()
+
+    def cache_identity(self) -> Hashable:
+        return self.backend.cache_identity()
+
+
+def made_backend(kind: str, request: pytest.FixtureRequest, **kwargs: Any) -> Backend:
+    """A fresh backend of ``kind`` (BACKENDS or ASYNC_BACKENDS; an async one behind
+    SyncOverAsync): memory, or momento through the real SDK against the local
+    Momento-protocol server."""
+    if kind == "memory":
+        return MemoryBackend(**kwargs)
+    if kind == "async-memory":
+        return SyncOverAsync(AsyncMemoryBackend(MemoryBackend(**kwargs), close_memory=True))
+    from momento_botocore.testing import DEFAULT_CACHE
+
+    server = request.getfixturevalue("momento_server")
+    kwargs.setdefault("request_timeout", 2.0)  # loaded machines (fault tests: short)
+    if kind == "momento":
+        from momento_botocore.backends.momento import MomentoBackend
+
+        return MomentoBackend(
+            DEFAULT_CACHE, credential_provider=server.credential_provider(), **kwargs
+        )
+    assert kind == "async-momento", kind
+    from momento_botocore.backends.momento_async import AsyncMomentoBackend
+
+    return SyncOverAsync(
+        AsyncMomentoBackend(
+            DEFAULT_CACHE, credential_provider=server.credential_provider(), **kwargs
+        )
+    )
+
+
+def _factory(kind: str, request: pytest.FixtureRequest) -> Iterator[Callable[..., Backend]]:
     made: list[Backend] = []
 
     def make(**kwargs: Any) -> Backend:
-        backend: Backend
-        if request.param == "memory":
-            backend = MemoryBackend(**kwargs)
-        else:
-            from momento_botocore.backends.momento import MomentoBackend
-            from momento_botocore.testing import DEFAULT_CACHE
-
-            server = request.getfixturevalue("momento_server")
-            kwargs.setdefault("request_timeout", 2.0)  # loaded machines (fault tests: short)
-            backend = MomentoBackend(
-                DEFAULT_CACHE, credential_provider=server.credential_provider(), **kwargs
-            )
+        backend = made_backend(kind, request, **kwargs)
         made.append(backend)
         return backend
 
     yield make
     for backend in made:
         backend.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., Backend]]:
+    """Makes fresh backends of one kind per parameter: memory, and momento through
+    the real SDK against the local Momento-protocol server. Closed after the test."""
+    yield from _factory(request.param, request)
+
+
+@pytest.fixture(params=BACKENDS + ASYNC_BACKENDS)
+def contract_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """One fresh backend of every kind in turn, the async ones through SyncOverAsync
+    (the backend contract suite). Closed after the test."""
+    factory = _factory(request.param, request)
+    yield next(factory)()
+    next(factory, None)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""One contract for every backend: run against memory and Momento (local server, real SDK)."""
+"""One contract for every backend: run against memory and Momento (local server, real
+SDK), sync and async (AsyncMemoryBackend, AsyncMomentoBackend, through SyncOverAsync)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ from momento_botocore.backends import Backend, BatchBackend, BulkWriteBackend
 from momento_botocore.backends.base import bulk_add, bulk_set
 
 ALL_BYTES = bytes(range(256))
+
+
+@pytest.fixture
+def any_backend(contract_backend: Backend) -> Backend:
+    """Every backend in turn, the async ones too."""
+    return contract_backend
 
 
 def test_an_unknown_key_is_none(any_backend: Backend) -> None:

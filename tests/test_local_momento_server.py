@@ -100,3 +100,32 @@ def test_it_runs_in_another_process() -> None:
     finally:
         process.terminate()
         assert process.wait(10) == 0
+
+
+def test_get_batch_answers_every_key_in_order(momento_server: LocalMomentoServer) -> None:
+    # The SDK has no method for GetBatch: the raw stub, as MomentoBackend.get_many calls it.
+    from momento_wire_types import cacheclient_pb2 as pb
+    from momento_wire_types import cacheclient_pb2_grpc as pb_grpc
+
+    momento_server.put_raw("a", b"1")
+    momento_server.put_raw("c", b"\x00\xff")
+    with grpc.insecure_channel(momento_server.endpoint) as channel:
+        stub = pb_grpc.ScsStub(channel)  # type: ignore[no-untyped-call]
+
+        def get_batch(*keys: str, cache: str = DEFAULT_CACHE) -> list[bytes | None]:
+            request = pb._GetBatchRequest(
+                items=[pb._GetRequest(cache_key=k.encode()) for k in keys]
+            )
+            answers = stub.GetBatch(request, metadata=[("cache", cache)], timeout=5)
+            return [a.cache_body if a.result == pb.Hit else None for a in answers]
+
+        assert get_batch("a", "b", "c", "a") == [b"1", None, b"\x00\xff", b"1"]
+        assert get_batch() == []
+        with pytest.raises(grpc.RpcError) as missing:
+            get_batch("a", cache="no-such-cache")
+        assert missing.value.code() is grpc.StatusCode.NOT_FOUND
+        momento_server.fail("GetBatch", code=grpc.StatusCode.INTERNAL, times=1)
+        with pytest.raises(grpc.RpcError) as failed:
+            get_batch("a")
+        assert failed.value.code() is grpc.StatusCode.INTERNAL
+        assert momento_server.calls("GetBatch") == 4 and momento_server.calls("Get") == 0

@@ -1,4 +1,6 @@
-"""MomentoBackend.get_many: concurrent lookups on one SDK client, bounded by the deadline.
+"""MomentoBackend.get_many one key at a time (a server without GetBatch, or
+use_get_batch=False): concurrent lookups on one SDK client, bounded by the deadline.
+GetBatch, the default, is in test_momento_get_batch.py.
 
 Real components: the momento SDK over gRPC to the local Momento-protocol server,
 which injects the faults. The order/absent/duplicate/expiry contract is in
@@ -27,6 +29,7 @@ POOL_THREAD = "momento-botocore-get"
 
 def backend_for(server: LocalMomentoServer, **kwargs: Any) -> MomentoBackend:
     kwargs.setdefault("request_timeout", 2.0)  # healthy calls never time out on a busy machine
+    kwargs.setdefault("use_get_batch", False)
     return MomentoBackend(DEFAULT_CACHE, credential_provider=server.credential_provider(), **kwargs)
 
 

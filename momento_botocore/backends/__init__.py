@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING
 
 from momento_botocore.backends.base import (
+    AsyncBackend,
     Backend,
     BackendError,
     BatchBackend,
@@ -10,13 +11,22 @@ from momento_botocore.backends.base import (
     IdentifiedBackend,
     cache_identity,
 )
-from momento_botocore.backends.guarded import CircuitBreakerBackend, CircuitOpenError
-from momento_botocore.backends.memory import MemoryBackend
+from momento_botocore.backends.guarded import (
+    AsyncCircuitBreakerBackend,
+    CircuitBreakerBackend,
+    CircuitOpenError,
+)
+from momento_botocore.backends.memory import AsyncMemoryBackend, MemoryBackend
 
 if TYPE_CHECKING:
     from momento_botocore.backends.momento import MomentoBackend
+    from momento_botocore.backends.momento_async import AsyncMomentoBackend
 
 __all__ = [
+    "AsyncBackend",
+    "AsyncCircuitBreakerBackend",
+    "AsyncMemoryBackend",
+    "AsyncMomentoBackend",
     "Backend",
     "BackendError",
     "BatchBackend",
@@ -36,4 +46,8 @@ def __getattr__(name: str) -> object:
         from momento_botocore.backends.momento import MomentoBackend
 
         return MomentoBackend
+    if name == "AsyncMomentoBackend":
+        from momento_botocore.backends.momento_async import AsyncMomentoBackend
+
+        return AsyncMomentoBackend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,11 +37,39 @@ def create_backend(config: CacheConfig, *, credential_provider: Any = None) -> B
 
 
 def create_async_backend(
-    config: CacheConfig, *, shared_memory: MemoryBackend | None = None
+    config: CacheConfig,
+    *,
+    shared_memory: MemoryBackend | None = None,
+    credential_provider: Any = None,
 ) -> AsyncBackend:
-    """The async twin of :func:`create_backend` (for aiobotocore sessions)."""
+    """A new async backend for ``config.backend`` (for aiobotocore); configuration
+    problems raise here, and nothing connects.
+
+    ``memory``: an :class:`AsyncMemoryBackend` in front of ``shared_memory`` when given
+    (a sync client's backend, say: both then read and write one store, and name one
+    cache), else in front of a new memory backend of the configured size, which its
+    ``close()`` empties. ``momento``: an :class:`AsyncMomentoBackend` behind an
+    :class:`AsyncCircuitBreakerBackend` (``breaker_failures``, ``breaker_cooldown``);
+    ``credential_provider`` as for :func:`create_backend`.
+    """
     if config.backend == "memory":
-        memory = shared_memory if shared_memory is not None else create_backend(config)
-        assert isinstance(memory, MemoryBackend)
-        return AsyncMemoryBackend(memory, close_memory=shared_memory is None)
-    raise ConfigurationError(f"backend {config.backend!r} has no async client yet")
+        if shared_memory is not None:
+            return AsyncMemoryBackend(shared_memory)
+        memory = MemoryBackend(
+            max_entries=config.memory_max_entries, max_bytes=config.memory_max_bytes
+        )
+        return AsyncMemoryBackend(memory, close_memory=True)
+    if config.backend == "momento":
+        try:
+            from momento_botocore.backends.momento_async import AsyncMomentoBackend
+        except ImportError as error:  # pragma: no cover - momento is a dependency
+            raise ConfigurationError(
+                f"the momento backend needs the 'momento' package: {error}"
+            ) from None
+        from momento_botocore.backends.guarded import AsyncCircuitBreakerBackend
+        from momento_botocore.breaker import CircuitBreaker
+
+        momento = AsyncMomentoBackend.from_config(config, credential_provider=credential_provider)
+        breaker = CircuitBreaker(config.breaker_failures, config.breaker_cooldown)
+        return AsyncCircuitBreakerBackend(momento, breaker)
+    raise ConfigurationError(f"backend {config.backend!r} is not available in this build")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import TypeVar
 
 from momento_botocore.backends.base import (
+    AsyncBackend,
     Backend,
     BackendError,
     BatchBackend,
@@ -23,7 +24,49 @@ class CircuitOpenError(BackendError):
     """The breaker is open: the call was refused without touching the network."""
 
 
-class CircuitBreakerBackend:
+class _BreakerGate:
+    """What the sync and the async wrapper share: asking the breaker before a call,
+    telling it how the call went, and logging when it opens or closes."""
+
+    breaker: CircuitBreaker
+
+    def _check(self, name: str) -> None:
+        if not self.breaker.allow():
+            raise CircuitOpenError(
+                f"{name} refused: the circuit breaker is open after "
+                f"{self.breaker.failure_threshold} consecutive cache failures"
+            )
+
+    def _judge_many(self, results: Sequence[object]) -> None:
+        """A bulk write is one call: a failure if any entry failed."""
+        failed = next((result for result in results if isinstance(result, Exception)), None)
+        if failed is not None:
+            self._failure(failed)
+        else:
+            self._success()
+
+    def _failure(self, error: Exception) -> None:
+        was_closed = self.breaker.state is BreakerState.CLOSED
+        opened = self.breaker.times_opened
+        self.breaker.record_failure()
+        if was_closed and self.breaker.times_opened > opened:
+            logger.warning(
+                "momento-botocore: circuit breaker open after %d consecutive cache "
+                "failures (last: %s); cache calls are skipped, probed every %.3g s",
+                self.breaker.failure_threshold,
+                error,
+                self.breaker.cooldown,
+            )
+
+    def _success(self) -> None:
+        if self.breaker.state is not BreakerState.CLOSED:
+            self.breaker.record_success()
+            logger.info("momento-botocore: circuit breaker closed: the cache answers again")
+        else:
+            self.breaker.record_success()
+
+
+class CircuitBreakerBackend(_BreakerGate):
     """Every call goes through ``breaker``: failures count, and while it is open,
     calls raise :class:`CircuitOpenError` at once.
 
@@ -100,36 +143,76 @@ class CircuitBreakerBackend:
         except Exception as error:
             self._failure(error)
             raise
-        failed = next((result for result in results if isinstance(result, Exception)), None)
-        if failed is not None:
-            self._failure(failed)
-        else:
-            self._success()
+        self._judge_many(results)
         return results
 
-    def _check(self, name: str) -> None:
-        if not self.breaker.allow():
-            raise CircuitOpenError(
-                f"{name} refused: the circuit breaker is open after "
-                f"{self.breaker.failure_threshold} consecutive cache failures"
-            )
 
-    def _failure(self, error: Exception) -> None:
-        was_closed = self.breaker.state is BreakerState.CLOSED
-        opened = self.breaker.times_opened
-        self.breaker.record_failure()
-        if was_closed and self.breaker.times_opened > opened:
-            logger.warning(
-                "momento-botocore: circuit breaker open after %d consecutive cache "
-                "failures (last: %s); cache calls are skipped, probed every %.3g s",
-                self.breaker.failure_threshold,
-                error,
-                self.breaker.cooldown,
-            )
+class AsyncCircuitBreakerBackend(_BreakerGate):
+    """:class:`CircuitBreakerBackend` in front of an
+    :class:`~momento_botocore.backends.base.AsyncBackend`: the same rules (one check
+    and one outcome per call, ``get_many`` and bulk writes included; nothing asked of
+    the breaker for an empty batch). A call cancelled while it runs tells the breaker
+    nothing (a half-open probe that never answers is replaced after a cool-down).
+    """
 
-    def _success(self) -> None:
-        if self.breaker.state is not BreakerState.CLOSED:
-            self.breaker.record_success()
-            logger.info("momento-botocore: circuit breaker closed: the cache answers again")
-        else:
-            self.breaker.record_success()
+    def __init__(self, backend: AsyncBackend, breaker: CircuitBreaker | None = None) -> None:
+        self.backend = backend
+        self.breaker = breaker if breaker is not None else CircuitBreaker()
+
+    async def get(self, key: str) -> bytes | None:
+        return await self._call("get", lambda: self.backend.get(key))
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []  # no call to make: leave the breaker (and a half-open probe) alone
+        return await self._call("get_many", lambda: self.backend.get_many(keys))
+
+    async def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        return await self._call("add", lambda: self.backend.add(key, value, ttl_seconds))
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        await self._call("set", lambda: self.backend.set(key, value, ttl_seconds))
+
+    async def delete(self, key: str) -> None:
+        await self._call("delete", lambda: self.backend.delete(key))
+
+    async def add_many(self, entries: Sequence[Entry]) -> list[bool | Exception]:
+        return await self._call_many("add_many", entries, self.backend.add_many)
+
+    async def set_many(self, entries: Sequence[Entry]) -> list[Exception | None]:
+        return await self._call_many("set_many", entries, self.backend.set_many)
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+    def cache_identity(self) -> Hashable:
+        """The wrapped backend's cache: the breaker does not change where entries live."""
+        return cache_identity(self.backend)
+
+    async def _call(self, name: str, call: Callable[[], Awaitable[T]]) -> T:
+        self._check(name)
+        try:
+            result = await call()
+        except Exception as error:
+            self._failure(error)
+            raise
+        self._success()
+        return result
+
+    async def _call_many(
+        self,
+        name: str,
+        entries: Sequence[Entry],
+        call: Callable[[Sequence[Entry]], Awaitable[list[T]]],
+    ) -> list[T]:
+        """One breaker call for a bulk write: a failure if it raised or any entry failed."""
+        if not entries:
+            return []  # no call to make: leave the breaker (and a half-open probe) alone
+        self._check(name)
+        try:
+            results = await call(entries)
+        except Exception as error:
+            self._failure(error)
+            raise
+        self._judge_many(results)
+        return results

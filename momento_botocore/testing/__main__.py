@@ -24,12 +24,13 @@ def main(argv: list[str] | None = None) -> None:
         "--get-delay-ms",
         type=float,
         default=0.0,
-        help="hold every Get this long before answering (a stand-in for network latency)",
+        help="hold every Get (and every GetBatch, once for all its keys) this long before "
+        "answering (a stand-in for the network round trip)",
     )
     args = parser.parse_args(argv)
     server = LocalMomentoServer(args.host, args.port, caches=args.cache or (DEFAULT_CACHE,))
     if args.get_delay_ms > 0:
-        server.delay("Get", seconds=args.get_delay_ms / 1000)
+        server.delay("Get", "GetBatch", seconds=args.get_delay_ms / 1000)
     server.start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

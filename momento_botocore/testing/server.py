@@ -3,7 +3,7 @@
 It speaks the wire protocol of ``momento-wire-types`` 0.135 (the version the
 ``momento`` 1.29 SDK pins), so the real SDK talks to it through
 ``CredentialProvider.for_momento_local(host, port)``. It implements what this
-library uses: ``cache_client.Scs`` Get, Set, Delete, SetIfNotExists, and
+library uses: ``cache_client.Scs`` Get, GetBatch, Set, Delete, SetIfNotExists, and
 ``control_client.ScsControl`` CreateCache, DeleteCache, ListCaches, FlushCache.
 Every other RPC answers UNIMPLEMENTED.
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +32,7 @@ from momento_wire_types import controlclient_pb2_grpc as control_grpc
 
 DEFAULT_CACHE = "momento-botocore-test"
 #: The RPC names :meth:`LocalMomentoServer.fail` and :meth:`~LocalMomentoServer.delay` accept.
-DATA_RPCS = frozenset({"Get", "Set", "Delete", "SetIfNotExists"})
+DATA_RPCS = frozenset({"Get", "GetBatch", "Set", "Delete", "SetIfNotExists"})
 CONTROL_RPCS = frozenset({"CreateCache", "DeleteCache", "ListCaches", "FlushCache"})
 RPCS = DATA_RPCS | CONTROL_RPCS
 
@@ -154,6 +154,17 @@ class _Scs(cache_grpc.ScsServicer):
         if value is None:
             return cache_pb._GetResponse(result=cache_pb.Miss)
         return cache_pb._GetResponse(result=cache_pb.Hit, cache_body=value)
+
+    def GetBatch(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        # One answer per key, in the order of the keys (as the service streams them).
+        cache = self._h.enter("GetBatch", context, data=True)
+        get = self._store.get
+        for item in request.items:
+            value = get(cache, item.cache_key)
+            if value is None:
+                yield cache_pb._GetResponse(result=cache_pb.Miss)
+            else:
+                yield cache_pb._GetResponse(result=cache_pb.Hit, cache_body=value)
 
     def Set(self, request: Any, context: grpc.ServicerContext) -> Any:
         cache = self._h.enter("Set", context, data=True)
