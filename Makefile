@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# aiobotocore pins an older botocore than users get: its tests run in a second, small
-# environment, so that the main suite runs on the newest botocore.
+# aiobotocore pins an older botocore than users get: the async driver's runs are in a
+# second environment (aiobotocore, aioboto3), so that the main suite runs on the newest
+# botocore.
 AIO_VENV := .venv-aio
 AIO_BIN := $(AIO_VENV)/bin
 AIO_STAMP := $(AIO_VENV)/.installed
@@ -21,6 +22,17 @@ COMPAT_TESTS := tests/test_read_path.py tests/test_writes.py tests/test_batch_ge
 	tests/test_stream_end_to_end.py tests/test_stream_handler.py tests/test_handler_faults.py \
 	tests/test_momento_endpoint.py tests/test_activation.py tests/test_accounts.py \
 	tests/test_own_writes_win.py tests/test_unkeyable_writes.py tests/test_integrity.py
+
+# The behavioural suites, run again unchanged through the async driver (aiobotocore
+# sessions: tests/aio_facade.py), on the memory backend and, for the read, batch and
+# write paths, on Momento.
+ASYNC_TESTS := tests/test_read_path.py tests/test_batch_get.py tests/test_writes.py \
+	tests/test_own_writes_win.py tests/test_accounts.py tests/test_integrity.py \
+	tests/test_unkeyable_writes.py tests/test_handler_faults.py \
+	tests/test_unwritten_tombstones.py tests/test_fault_fallbacks.py \
+	tests/test_pending_across_registrations.py tests/test_momento_read_path.py \
+	tests/test_momento_faults.py
+MOMENTO_TESTS := tests/test_read_path.py tests/test_batch_get.py tests/test_writes.py
 
 .PHONY: demo test test-aio test-compat lint typecheck bench clean
 
@@ -59,19 +71,21 @@ test: $(STAMP) $(AIO_STAMP) $(FLOOR_STAMP) $(CLI_STAMP)
 	$(BIN)/ruff format --check momento_botocore tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
-	# The core read-path suite again, unchanged, with Momento (real SDK, local server).
-	$(BIN)/python -m pytest tests/test_read_path.py --default-backend=momento -q
-	# aiobotocore sessions, in their own environment (the main one has no aiobotocore).
-	$(AIO_BIN)/python -m pytest tests/test_aiobotocore.py -q
-	$(MAKE) --no-print-directory test-compat
+	# The read, batch and write suites again, unchanged, with Momento (real SDK, local server).
+	$(BIN)/python -m pytest -q --default-backend=momento $(MOMENTO_TESTS)
+	$(MAKE) --no-print-directory test-aio test-compat
 
 # The core suites on the floor botocore, then on the AWS CLI's (with the CLI smoke test).
 test-compat: $(FLOOR_STAMP) $(CLI_STAMP)
 	$(FLOOR_VENV)/bin/python -m pytest -q $(COMPAT_TESTS)
 	$(CLI_VENV)/bin/python -m pytest -q $(COMPAT_TESTS) tests/test_aws_cli.py
 
+# The async driver: its own tests, then the behavioural suites through it (asyncio debug
+# mode: a callback of ours that blocks the loop fails the test).
 test-aio: $(AIO_STAMP)
-	$(AIO_BIN)/python -m pytest tests/test_aiobotocore.py -q
+	$(AIO_BIN)/python -m pytest -q tests/test_aiobotocore.py
+	$(AIO_BIN)/python -m pytest -q --driver=async $(ASYNC_TESTS)
+	$(AIO_BIN)/python -m pytest -q --driver=async --default-backend=momento $(MOMENTO_TESTS)
 
 bench: $(STAMP)
 	$(BIN)/momento-botocore bench

@@ -130,8 +130,8 @@ class Registration:
         """An async backend on the sync one's cache: the same store for memory, a new
         client of the same cache for Momento, else the given backend in worker threads."""
         backend = self._backend
-        if isinstance(backend, MemoryBackend):
-            return AsyncMemoryBackend(backend)
+        if type(backend) is MemoryBackend:  # in-process: called on the loop (a subclass
+            return AsyncMemoryBackend(backend)  # may do anything: it gets threads)
         if self._owns_backend:
             return create_async_backend(self.config)
         assert backend is not None

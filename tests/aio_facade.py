@@ -22,7 +22,7 @@ from typing import Any
 
 #: Blocking the loop longer than this in one step is a bug of ours (a sync cache call,
 #: a sync network call); moto answers over real HTTP, awaited, so it never counts.
-SLOW_CALLBACK_SECONDS = 0.25
+SLOW_CALLBACK_SECONDS = 0.5
 
 
 class _SlowCallbacks(logging.Handler):

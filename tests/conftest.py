@@ -340,4 +340,13 @@ def _default_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
         )
         return create_backend(config, credential_provider=server.credential_provider())
 
+    def momento_async_backend(config: momento_botocore.CacheConfig, **_: Any) -> Any:
+        from momento_botocore.backends.factory import create_async_backend
+
+        config = config.replace(
+            backend="momento", momento_cache_name=DEFAULT_CACHE, momento_request_timeout=5.0
+        )
+        return create_async_backend(config, credential_provider=server.credential_provider())
+
     monkeypatch.setattr(registration, "create_backend", momento_backend)
+    monkeypatch.setattr(registration, "create_async_backend", momento_async_backend)
