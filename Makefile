@@ -55,8 +55,8 @@ demo: $(STAMP)
 	$(BIN)/momento-botocore demo
 
 test: $(STAMP) $(AIO_STAMP) $(FLOOR_STAMP) $(CLI_STAMP)
-	$(BIN)/ruff check momento_botocore tests
-	$(BIN)/ruff format --check momento_botocore tests
+	$(BIN)/ruff check momento_botocore tests benchmarks
+	$(BIN)/ruff format --check momento_botocore tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 	# The core read-path suite again, unchanged, with Momento (real SDK, local server).
@@ -73,8 +73,10 @@ test-compat: $(FLOOR_STAMP) $(CLI_STAMP)
 test-aio: $(AIO_STAMP)
 	$(AIO_BIN)/python -m pytest tests/test_aiobotocore.py -q
 
+# The benchmarks live outside the package (benchmarks/); pass options with
+# BENCH_ARGS, e.g. make bench BENCH_ARGS="--quick --only hit".
 bench: $(STAMP)
-	$(BIN)/momento-botocore bench
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(AIO_VENV) $(FLOOR_VENV) $(CLI_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

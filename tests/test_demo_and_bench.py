@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from momento_botocore.bench import BENCHMARKS, run_bench, select
+from benchmarks import BENCHMARKS, run_bench, select
+from benchmarks.__main__ import main as bench_main
 from momento_botocore.cli import main
 from momento_botocore.demo import run_demo
 
@@ -91,6 +92,13 @@ def test_bench_selection_by_name() -> None:
         select("hit,nope")
 
 
-def test_bench_cli_rejects_unknown_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--only", "nope"]) == 2
+def test_bench_command_rejects_unknown_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_main(["--only", "nope"]) == 2
     assert "unknown benchmark(s) nope" in capsys.readouterr().out
+
+
+def test_package_bench_command_says_where_the_benchmarks_went(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["bench", "--only", "hit", "--quick"]) == 2
+    assert "python -m benchmarks" in capsys.readouterr().err

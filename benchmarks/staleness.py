@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from momento_botocore.bench.context import BenchContext
-from momento_botocore.bench.model import BenchResult, Figure
-from momento_botocore.bench.workload import (
+from benchmarks.context import BenchContext
+from benchmarks.model import BenchResult, Figure
+from momento_botocore.demo.workload import (
     LABELS,
     STREAM_MODES,
     WorkloadRun,
@@ -75,7 +75,7 @@ def run(ctx: BenchContext) -> BenchResult:
             )
     result.details = {"spec": describe(spec), "runs": [run.summary() for run in runs]}
     if runs:
-        from momento_botocore.bench import plots
+        from benchmarks import plots
 
         path = plots.workload(runs, ctx.plot_dir / "workload.png")
         if path is not None:

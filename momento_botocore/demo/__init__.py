@@ -5,7 +5,8 @@ The same Zipf read/write workload runs twice: without the cache, then with it
 (reads through a registered client, writes by a plain client, the tailer
 applying the table's stream). It ends with a short table: hit rate, read latency
 p50/p99 with and without the cache, stale reads, and where the plots went.
-moto comes from the ``demo`` extra, matplotlib (plots) from the ``bench`` extra.
+moto and matplotlib (the plot) come from the ``demo`` extra. The local stand-ins and
+the workload in this package are shared with the benchmarks (``benchmarks/``, not installed).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
-from momento_botocore.bench.local import MotoServer, Progress
-from momento_botocore.bench.workload import (
+from momento_botocore.demo.local import MotoServer, Progress
+from momento_botocore.demo.workload import (
     LABELS,
     WorkloadRun,
     WorkloadSpec,
@@ -79,7 +80,7 @@ def run_demo(
     finally:
         moto.stop()
     plot = None
-    from momento_botocore.bench import plots
+    from momento_botocore.demo import plots
 
     if plots.available():
         plot = plots.demo(uncached, cached, Path(out_dir) / "demo.png")
@@ -118,5 +119,5 @@ def summary(result: DemoResult) -> str:
     if result.plot is not None:
         lines.append(f"  plot: {result.plot}")
     else:
-        lines.append("  plot: not written (pip install 'momento-botocore[bench]' for matplotlib)")
+        lines.append("  plot: not written (pip install 'momento-botocore[demo]' for matplotlib)")
     return "\n".join(lines) + "\n"

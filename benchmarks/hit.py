@@ -21,12 +21,12 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
+from benchmarks.context import BenchContext
+from benchmarks.harness import Samples, Variant, measure, median, ratio
+from benchmarks.model import BenchResult, Figure, Goal
 from momento_botocore.backends.memory import MemoryBackend
-from momento_botocore.bench.context import BenchContext
-from momento_botocore.bench.harness import Samples, Variant, measure, median, ratio
-from momento_botocore.bench.local import ACCOUNT, REGION, new_session, sample_item
-from momento_botocore.bench.model import BenchResult, Figure, Goal
 from momento_botocore.config import CacheConfig
+from momento_botocore.demo.local import ACCOUNT, REGION, new_session, sample_item
 from momento_botocore.entries import Entry, EntryKind, encode_item
 from momento_botocore.keys import cache_key
 from momento_botocore.stats import STATS

@@ -1,4 +1,4 @@
-"""Local stand-ins used by the benchmarks and the demo: moto's server, sessions, tables."""
+"""Local stand-ins used by the demo and the benchmarks: moto's server, sessions, tables."""
 
 from __future__ import annotations
 

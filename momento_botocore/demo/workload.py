@@ -1,4 +1,4 @@
-"""Benchmark 6 (and the demo): a Zipf read/write workload over moto's server and stream.
+"""The demo's Zipf read/write workload (also benchmark 6's), over moto's server and stream.
 
 One reader (through a registered client) and one writer (a plain client: another
 process, as far as the cache knows) hit the same table at fixed rates, both
@@ -34,8 +34,8 @@ from operator import itemgetter
 from typing import Any
 
 from momento_botocore.backends.memory import MemoryBackend
-from momento_botocore.bench.local import ACCOUNT, MotoServer, create_table, new_session, sample_item
 from momento_botocore.config import CacheConfig
+from momento_botocore.demo.local import ACCOUNT, MotoServer, create_table, new_session, sample_item
 from momento_botocore.entries import EntryKind, decode
 
 TABLE = "workload"
