@@ -42,6 +42,7 @@ from momento_botocore.backends.base import (
     cache_identity,
 )
 from momento_botocore.config import MAX_TTL_SECONDS, CacheConfig, TableSettings
+from momento_botocore.counters import STATS, Stats
 from momento_botocore.entries import (
     EntryKind,
     decode,
@@ -54,6 +55,7 @@ from momento_botocore.fences import FencedRead, same_item
 from momento_botocore.fences import for_cache as fences_for_cache
 from momento_botocore.integrity import all_keys_match, key_matches
 from momento_botocore.keys import cache_key
+from momento_botocore.log import ErrorReporter
 from momento_botocore.pending import shared as shared_pending
 from momento_botocore.policy import (
     BatchPlan,
@@ -65,7 +67,6 @@ from momento_botocore.policy import (
     plan_get_item,
 )
 from momento_botocore.projection import PROJECTION_PARAMS
-from momento_botocore.stats import STATS, ErrorReporter, Stats
 from momento_botocore.writes import (
     WRITE_OPERATIONS,
     KeyNames,

@@ -14,7 +14,7 @@ from momento_botocore.backends.base import Backend
 from momento_botocore.backends.factory import create_backend
 from momento_botocore.config import CacheConfig, ConfigurationError
 from momento_botocore.hooks import ReadHooks, remember_client, uninstall_any, uninstall_planning
-from momento_botocore.stats import logger
+from momento_botocore.log import logger
 
 _LOCK = threading.RLock()
 # What is installed: emitter -> the registration whose handlers it holds.

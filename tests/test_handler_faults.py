@@ -16,7 +16,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 import momento_botocore
 from momento_botocore import hooks
 from momento_botocore.backends import MemoryBackend
-from momento_botocore.stats import ErrorReporter, Stats
+from momento_botocore.counters import Stats
+from momento_botocore.log import ErrorReporter
 from tests.conftest import create_table, new_session
 
 TABLE = "faults"

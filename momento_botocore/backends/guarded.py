@@ -14,7 +14,7 @@ from momento_botocore.backends.base import (
     write_each,
 )
 from momento_botocore.breaker import BreakerState, CircuitBreaker
-from momento_botocore.stats import logger
+from momento_botocore.log import logger
 
 T = TypeVar("T")
 
