@@ -36,10 +36,8 @@ from momento_botocore.backends.base import (
     Backend,
     BackendError,
     Entry,
-    SameObject,
     bulk_add,
     bulk_set,
-    cache_identity,
 )
 from momento_botocore.config import MAX_TTL_SECONDS, CacheConfig, TableSettings
 from momento_botocore.counters import STATS, Stats
@@ -53,6 +51,7 @@ from momento_botocore.entries import (
 )
 from momento_botocore.fences import FencedRead, same_item
 from momento_botocore.fences import for_cache as fences_for_cache
+from momento_botocore.identity import SameObject, cache_identity
 from momento_botocore.integrity import all_keys_match, key_matches
 from momento_botocore.keys import cache_key
 from momento_botocore.log import ErrorReporter

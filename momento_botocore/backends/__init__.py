@@ -8,10 +8,10 @@ from momento_botocore.backends.base import (
     BatchBackend,
     BulkWriteBackend,
     IdentifiedBackend,
-    cache_identity,
 )
 from momento_botocore.backends.guarded import CircuitBreakerBackend, CircuitOpenError
 from momento_botocore.backends.memory import MemoryBackend
+from momento_botocore.identity import cache_identity
 
 if TYPE_CHECKING:
     from momento_botocore.backends.momento import MomentoBackend
