@@ -40,7 +40,10 @@ def _add_demo_parser(commands: Any) -> None:
     )
     demo.add_argument("--items", type=int, default=1000, help="items in the demo table")
     demo.add_argument(
-        "--seconds", type=float, default=30.0, help="workload time, a third of it uncached"
+        "--seconds",
+        type=float,
+        default=30.0,
+        help="workload time (reads without and with the cache side by side)",
     )
     demo.add_argument(
         "--out", default="demo-output", help="folder for the plot (default: %(default)s)"

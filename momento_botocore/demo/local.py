@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import sys
 import time
 import urllib.request
+from multiprocessing.connection import Connection
 from typing import Any, TextIO
 
 REGION = "us-east-1"
@@ -14,29 +16,96 @@ ACCOUNT = "123456789012"
 _CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
 
 
+_NEEDS_MOTO = "this needs moto's server: pip install 'momento-botocore[demo]'"
+
+
+def _threaded_moto_server() -> Any:
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as error:  # depends on the install
+        raise SystemExit(_NEEDS_MOTO) from error
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on the console
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    return server
+
+
+def _endpoint(server: Any) -> str:
+    host, port = server.get_host_and_port()
+    return f"http://{host}:{port}"
+
+
+def _reset(endpoint: str) -> None:
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
 class MotoServer:
     """moto's server in this process, on a free loopback port."""
 
     def __init__(self) -> None:
-        try:
-            from moto.server import ThreadedMotoServer
-        except ImportError as error:  # depends on the install
-            raise SystemExit(
-                "this needs moto's server: pip install 'momento-botocore[demo]'"
-            ) from error
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on the console
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
+        self._server = _threaded_moto_server()
+        self.endpoint = _endpoint(self._server)
 
     def reset(self) -> None:
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10):
-            pass
+        _reset(self.endpoint)
 
     def stop(self) -> None:
         self._server.stop()
+
+
+class MotoProcess:
+    """moto's server in a process of its own, on a free loopback port: serving other
+    clients (a writer, a stream tailer) takes no share of this process's interpreter
+    lock, as DynamoDB's work would not."""
+
+    def __init__(self, timeout: float = 120.0) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        receiver, sender = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_serve_moto, args=(sender, self._stop), name="moto-server", daemon=True
+        )
+        self._process.start()
+        sender.close()
+        try:
+            if not receiver.poll(timeout):
+                raise RuntimeError(f"moto's server did not start in {timeout:g} s")
+            kind, text = receiver.recv()
+        except EOFError:
+            kind, text = "error", "its process ended"
+        finally:
+            receiver.close()
+        if kind != "endpoint":
+            self.stop()
+            if text == _NEEDS_MOTO:
+                raise SystemExit(text)
+            raise RuntimeError(f"moto's server did not start: {text}")
+        self.endpoint: str = text
+
+    def reset(self) -> None:
+        _reset(self.endpoint)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._process.join(timeout=30)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+
+def _serve_moto(conn: Connection, stop: Any) -> None:
+    try:
+        server = _threaded_moto_server()
+    except BaseException as error:
+        conn.send(("error", str(error) if isinstance(error, SystemExit) else repr(error)))
+        conn.close()
+        return
+    conn.send(("endpoint", _endpoint(server)))
+    conn.close()
+    stop.wait()
+    server.stop()
 
 
 def new_session() -> Any:

@@ -4,6 +4,7 @@ matplotlib every function returns None and the caller says so."""
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
 from typing import Any
 
@@ -27,30 +28,43 @@ def pyplot() -> Any:
 
 
 def demo(uncached: WorkloadRun, cached: WorkloadRun, path: Path) -> Path | None:
-    """Read latency without and with the cache, hit rate and stale reads, over time."""
+    """Read latency by percentile, the tail stretched out (log scales), without and with
+    the cache (and its hits and misses apart); hit rate and stale reads over time."""
     if not available():
         return None
     plt = pyplot()
-    figure, (latency, rates, stale) = plt.subplots(3, 1, figsize=(8, 8))
-    for run, label in ((uncached, "without cache"), (cached, "with cache")):
-        times = [b.start for b in run.buckets]
-        for fraction, style in ((0.5, "-"), (0.99, ":")):
-            latency.plot(
-                times,
-                [_percentile(b.latencies_ms, fraction) for b in run.buckets],
-                style,
-                marker=".",
-                label=f"{label}, p{int(fraction * 100)}",
-            )
-    latency.set_yscale("log")
-    latency.set_ylabel("GetItem latency (ms)")
-    latency.set_xlabel("seconds into each run")
-    latency.legend(fontsize="small")
-    latency.grid(alpha=0.3)
-    latency.set_title("momento-botocore demo: DynamoDB (moto) with and without the cache")
+    figure = plt.figure(figsize=(9, 8.5))
+    grid = figure.add_gridspec(2, 2, height_ratios=(3, 2))
+    tail = figure.add_subplot(grid[0, :])
+    rates = figure.add_subplot(grid[1, 0])
+    stale = figure.add_subplot(grid[1, 1])
+    lines = (
+        ("without cache", uncached.latencies_ms, "C0", "-"),
+        ("with cache", cached.latencies_ms, "C1", "-"),
+        ("with cache: hits", cached.hit_latencies_ms, "C1", ":"),
+        ("with cache: misses", cached.miss_latencies_ms, "C1", "--"),
+    )
+    deepest = 0.0
+    for label, values, color, style in lines:
+        if not values:
+            continue
+        positions, latencies = _by_percentile(values)
+        deepest = max(deepest, positions[-1])
+        tail.plot(positions, latencies, style, color=color, label=f"{label} ({len(values)})")
+    ticks = [(0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (0.999, "p99.9"), (0.9999, "p99.99")]
+    shown = [(_nines(q), name) for q, name in ticks if _nines(q) <= deepest + 1e-9]
+    tail.set_xticks([x for x, _ in shown], [name for _, name in shown])
+    tail.set_xlim(0, max(deepest, 1.0))
+    tail.set_yscale("log")
+    tail.set_xlabel("percentile (the tail stretched out: each step right is ten times rarer)")
+    tail.set_ylabel("GetItem latency (ms)")
+    tail.legend(fontsize="small", loc="upper left")
+    tail.grid(alpha=0.3, which="both")
+    tail.set_title("momento-botocore demo: DynamoDB (moto) reads without and with the cache")
     times = [b.start for b in cached.buckets]
     rates.plot(times, [b.hit_rate * 100 for b in cached.buckets], marker=".", color="C1")
-    rates.set_ylabel("hit rate (%)")
+    rates.set_ylabel("hit rate with the cache (%)")
+    rates.set_xlabel("seconds into the run")
     rates.set_ylim(0, 100)
     rates.grid(alpha=0.3)
     spec = cached.spec
@@ -58,19 +72,24 @@ def demo(uncached: WorkloadRun, cached: WorkloadRun, path: Path) -> Path | None:
     stale.plot(
         times, [b.stale for b in cached.buckets], marker=".", label=f"beyond {spec.grace:g} s"
     )
-    stale.set_ylabel("stale reads")
-    stale.set_xlabel("seconds with the cache")
+    stale.set_ylabel("stale reads with the cache")
+    stale.set_xlabel("seconds into the run")
     stale.set_ylim(bottom=0, top=max(1.0, stale.get_ylim()[1]))
     stale.legend(fontsize="small")
     stale.grid(alpha=0.3)
     return save(figure, plt, path)
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
+def _nines(fraction: float) -> float:
+    """Where percentile ``fraction`` sits on the tail axis: p90 at 1, p99 at 2, p99.9 at 3."""
+    return -math.log10(1.0 - fraction)
+
+
+def _by_percentile(values: list[float]) -> tuple[list[float], list[float]]:
+    """Every sample, sorted, at the tail-axis position of its percentile."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+    count = len(ordered)
+    return [_nines((rank + 0.5) / count) for rank in range(count)], ordered
 
 
 def save(figure: Any, plt: Any, path: Path) -> Path:
