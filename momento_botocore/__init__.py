@@ -16,8 +16,8 @@ from momento_botocore.backends import (
     MemoryBackend,
 )
 from momento_botocore.config import CacheConfig, ConfigurationError
+from momento_botocore.counters import STATS
 from momento_botocore.registration import Registration, register, unregister_all
-from momento_botocore.stats import STATS
 
 if TYPE_CHECKING:
     from momento_botocore.backends.momento import MomentoBackend

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from momento_botocore.keys import is_account
-from momento_botocore.stats import logger
+from momento_botocore.log import logger
 
 #: Seconds before a client (or access key) whose account could not be found is tried again.
 DEFAULT_RETRY_AFTER = 300.0

@@ -40,7 +40,10 @@ def _add_demo_parser(commands: Any) -> None:
     )
     demo.add_argument("--items", type=int, default=1000, help="items in the demo table")
     demo.add_argument(
-        "--seconds", type=float, default=30.0, help="workload time, a third of it uncached"
+        "--seconds",
+        type=float,
+        default=30.0,
+        help="workload time (reads without and with the cache side by side)",
     )
     demo.add_argument(
         "--out", default="demo-output", help="folder for the plot (default: %(default)s)"
@@ -218,36 +221,25 @@ def _doctor(args: argparse.Namespace) -> int:
 
 # bench ---------------------------------------------------------------------------------
 
+BENCH_MOVED = (
+    "momento-botocore bench: the benchmarks are not installed with the package; from a "
+    "source checkout run `make bench` or `python -m benchmarks` (see benchmarks/README.md)"
+)
+
 
 def _add_bench_parser(commands: Any) -> None:
-    from momento_botocore.bench import BENCHMARKS
-
     bench = commands.add_parser(
-        "bench",
-        help="run the benchmarks (JSON, Markdown table and PNG plots)",
-        description="Ratio benchmarks, measured side by side: "
-        + "; ".join(f"{name}: {what}" for name, (what, _) in BENCHMARKS.items()),
+        "bench", help="moved: `make bench` or `python -m benchmarks` in a source checkout"
     )
-    bench.add_argument("--only", help=f"comma-separated subset of: {','.join(BENCHMARKS)}")
-    bench.add_argument("--quick", action="store_true", help="small sizes: seconds, not minutes")
-    bench.add_argument(
-        "--out", default="benchmarks/results", help="output folder (default: %(default)s)"
-    )
+    for option in ("--only", "--out"):  # the old options: explained, not refused
+        bench.add_argument(option, help=argparse.SUPPRESS)
+    bench.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)
     bench.set_defaults(func=_bench)
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from momento_botocore.bench import run_bench, select
-
-    try:
-        names = select(args.only)
-    except ValueError as error:
-        print(f"momento-botocore bench: {error}")
-        return 2
-    run_bench(names, quick=args.quick, out_dir=Path(args.out))
-    return 0
+def _bench(_args: argparse.Namespace) -> int:
+    print(BENCH_MOVED, file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

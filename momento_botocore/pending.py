@@ -32,7 +32,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from momento_botocore.backends.base import SameObject
+from momento_botocore.identity import SameObject
 
 DEFAULT_MAX_KEYS = 10_000
 DEFAULT_RETRY_INTERVAL = 1.0
@@ -248,7 +248,7 @@ def shared(
     clock: Callable[[], float] = time.monotonic,
 ) -> PendingTombstones:
     """The process's PendingTombstones for the cache named ``identity`` (see
-    :func:`momento_botocore.backends.base.cache_identity`), made on first use with
+    :func:`momento_botocore.identity.cache_identity`), made on first use with
     these settings (and ``clock``); later users widen them: the largest ``max_keys``
     and the shortest ``retry_interval`` win. A :class:`SameObject` identity of a
     backend that cannot be weakly referenced gets a memory of its own, unshared."""

@@ -1,9 +1,12 @@
 """DynamoDB Streams records -> cache refreshes and invalidations (Contract 3).
 
-``handler`` is a ready AWS Lambda handler configured from environment variables
-alone (``momento_botocore.streams.handler``); :func:`make_handler` binds one to a
-given configuration and backend (the same backend object a ``register()`` call
-uses). Every record overwrites its item's entry unconditionally:
+This module builds no backend: :func:`make_handler` binds a handler to a given
+configuration and backend (the same backend object a ``register()`` call uses). The
+entry points build one and pass it in: the Lambda handler
+``momento_botocore.streams.handler`` (set up in :mod:`momento_botocore.stream_lambda`,
+from environment variables alone), ``momento-botocore tail`` and the demo.
+
+Every record overwrites its item's entry unconditionally:
 
 * INSERT / MODIFY with a ``NewImage``  -> ITEM (the new item, read TTL)
 * REMOVE (TTL expiry included)       -> ABSENT (absent TTL)
@@ -32,13 +35,11 @@ wrote before, and replays come in stream order, so the last write wins again.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from momento_botocore.backends.base import Backend, bulk_set
-from momento_botocore.backends.factory import create_backend
 from momento_botocore.config import CacheConfig, TableSettings
 from momento_botocore.entries import EntryKind, encode_absent, encode_item, encode_tombstone
 from momento_botocore.keys import cache_key, parse_table
@@ -350,35 +351,30 @@ class StreamInvalidator:
             )
 
 
-def make_handler(
-    config: CacheConfig | None = None, *, backend: Backend | None = None
-) -> StreamInvalidator:
-    """A Lambda handler bound to ``config`` (default: from the environment) and
-    ``backend`` (default: a new one built from ``config``)."""
+def make_handler(config: CacheConfig | None = None, *, backend: Backend) -> StreamInvalidator:
+    """A handler bound to ``config`` (default: from the environment) and ``backend`` (the
+    same backend object a ``register()`` call uses, or one built by the caller)."""
     if config is None:
         config = CacheConfig.from_env()
-    return StreamInvalidator(config, backend if backend is not None else create_backend(config))
+    return StreamInvalidator(config, backend)
 
 
-_DEFAULT: list[StreamInvalidator] = []
-_DEFAULT_LOCK = threading.Lock()
-
-
-def _default_invalidator() -> StreamInvalidator:
-    """Built once per process (per Lambda container), from environment variables alone."""
-    if not _DEFAULT:
-        with _DEFAULT_LOCK:
-            if not _DEFAULT:
-                _DEFAULT.append(make_handler())
-    return _DEFAULT[0]
+# The Lambda entry points build their backend from the environment, so they live in
+# momento_botocore.stream_lambda; these names stay for the handler string deployed
+# functions use (``momento_botocore.streams.handler``) and for older imports.
 
 
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-    """The Lambda handler ``momento_botocore.streams.handler``, configured from the environment."""
-    return _default_invalidator()(event, context)
+    """The Lambda handler ``momento_botocore.streams.handler``, configured from the
+    environment: :func:`momento_botocore.stream_lambda.handler`."""
+    from momento_botocore import stream_lambda
+
+    return stream_lambda.handler(event, context)
 
 
 def record_handler(record: Any) -> CacheWrite | None:
-    """A Powertools record handler (``BatchProcessor(event_type=EventType.DynamoDBStreams)``),
-    configured from the environment like :func:`handler`."""
-    return _default_invalidator().apply_record(record)
+    """A Powertools record handler configured from the environment:
+    :func:`momento_botocore.stream_lambda.record_handler`."""
+    from momento_botocore import stream_lambda
+
+    return stream_lambda.record_handler(record)

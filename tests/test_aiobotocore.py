@@ -99,9 +99,7 @@ def test_one_registration_serves_sync_and_async_clients_over_one_cache(items: st
     """A write through botocore invalidates what aiobotocore reads, and the other way
     round: one engine, one store."""
     momento_botocore.register(None, ttl=60, account_id=ACCOUNT)
-    sync = boto3.Session(region_name=REGION, **CREDENTIALS).client(
-        "dynamodb", endpoint_url=items
-    )
+    sync = boto3.Session(region_name=REGION, **CREDENTIALS).client("dynamodb", endpoint_url=items)
 
     async def main() -> list[Any]:
         async with get_session().create_client(

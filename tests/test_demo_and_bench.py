@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from momento_botocore.bench import BENCHMARKS, run_bench, select
+from benchmarks import BENCHMARKS, run_bench, select
+from benchmarks.__main__ import main as bench_main
 from momento_botocore.cli import main
 from momento_botocore.demo import run_demo
+from momento_botocore.demo.workload import percentile
 
 
 def _row(text: str, label: str) -> list[str]:
@@ -28,13 +30,22 @@ def test_demo_runs_small_and_ends_with_its_table(tmp_path: Path) -> None:
     assert result.cached.hit_rate > 0.5  # 40 hot items: most reads are hits
     assert result.cached.lag_ms, "the stream tailer applied no write"
     lines = [line.split() for line in text.splitlines()]
-    assert ["hit", "rate", "p50", "ms", "p99", "ms", "stale", "reads"] in lines
-    hit_rate, p50, p99, stale = _row(text, "with cache")
+    header = ["reads", "hit", "rate", "p50", "ms", "p99", "ms", "p99.9", "ms", "stale", "reads"]
+    assert header in lines
+    reads, hit_rate, p50, p99, p999, stale = _row(text, "with cache")
+    assert int(reads) == result.cached.reads
     assert hit_rate == f"{result.cached.hit_rate:.1%}"
     assert float(p50) == pytest.approx(result.cached.latency(0.5), abs=0.01)
     assert float(p99) == pytest.approx(result.cached.latency(0.99), abs=0.01)
+    assert float(p999) == pytest.approx(result.cached.latency(0.999), abs=0.01)
     assert int(stale) == result.cached.stale
-    assert _row(text, "without cache")[0] == "-"
+    assert _row(text, "without cache")[1] == "-"
+    # The tail, hits and misses apart: every read of the cached run is one or the other.
+    hits, misses = _row(text, "hits"), _row(text, "misses")
+    assert int(hits[0]) + int(misses[0]) == result.cached.reads
+    assert float(hits[1]) == pytest.approx(
+        percentile(result.cached.hit_latencies_ms, 0.5), abs=0.01
+    )
     assert f"DynamoDB reads saved: {result.cached.hits} of {result.cached.reads}" in text
     if result.plot is not None:
         assert result.plot.read_bytes().startswith(b"\x89PNG")
@@ -91,6 +102,13 @@ def test_bench_selection_by_name() -> None:
         select("hit,nope")
 
 
-def test_bench_cli_rejects_unknown_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "--only", "nope"]) == 2
+def test_bench_command_rejects_unknown_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_main(["--only", "nope"]) == 2
     assert "unknown benchmark(s) nope" in capsys.readouterr().out
+
+
+def test_package_bench_command_says_where_the_benchmarks_went(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["bench", "--only", "hit", "--quick"]) == 2
+    assert "python -m benchmarks" in capsys.readouterr().err

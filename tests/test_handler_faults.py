@@ -19,9 +19,10 @@ from momento_botocore import hooks
 from momento_botocore.backends import MemoryBackend
 from momento_botocore.core import engine as engine_module
 from momento_botocore.core.engine import Engine
+from momento_botocore.counters import Stats
 from momento_botocore.drivers.aio import AsyncDriver
 from momento_botocore.drivers.sync import SyncDriver
-from momento_botocore.stats import ErrorReporter, Stats
+from momento_botocore.log import ErrorReporter
 
 TABLE = "faults"
 #: Known up front: the write that gets no answer cannot ask DescribeTable, and a write

@@ -10,7 +10,7 @@ from conftest import ACCOUNT, REGION, RequestCounter, create_table, new_session
 from stream_records import b64, failures, lambda_event, lambda_record
 
 import momento_botocore
-from momento_botocore import streams
+from momento_botocore import stream_lambda, streams
 from momento_botocore.backends.base import BackendError
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.config import CacheConfig, ConfigurationError
@@ -384,7 +384,7 @@ def test_an_empty_batch_succeeds(backend: RecordingBackend) -> None:
 
 @pytest.fixture
 def fresh_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(streams, "_DEFAULT", [])
+    monkeypatch.setattr(stream_lambda, "_DEFAULT", [])
 
 
 @pytest.mark.usefixtures("fresh_default")
@@ -398,14 +398,19 @@ def test_lambda_handler_is_configured_from_the_environment_once(
     ignored = lambda_record("INSERT", KEYS, view="NEW_IMAGE", new=NEW, table="orders-1")
 
     assert streams.handler(lambda_event(record, ignored), object()) == failures()
-    first = streams._DEFAULT[0]
+    first = stream_lambda._DEFAULT[0]
     assert streams.handler(lambda_event(record), object()) == failures()
 
-    assert [first] == streams._DEFAULT
+    assert [first] == stream_lambda._DEFAULT
     assert first.config.ttl_seconds == 120.0 and first.config.tables == ("items",)
     stored = decode(first.backend.get(cache_key(ACCOUNT, REGION, "items", KEYS, prefix="env:")))
     assert stored is not None and stored.kind is EntryKind.ITEM
     assert isinstance(first.backend, MemoryBackend) and len(first.backend) == 1
+
+
+def test_a_handler_is_given_its_backend_never_builds_one() -> None:
+    with pytest.raises(TypeError, match="backend"):
+        make_handler(CONFIG)  # type: ignore[call-arg]
 
 
 @pytest.mark.usefixtures("fresh_default")

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch import (
 from conftest import ACCOUNT, REGION
 from stream_records import failures, lambda_event, lambda_record
 
-from momento_botocore import streams
+from momento_botocore import stream_lambda, streams
 from momento_botocore.backends.base import BackendError
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.config import CacheConfig
@@ -87,7 +87,7 @@ def test_malformed_records_are_skipped_not_failed_under_powertools() -> None:
 def test_module_record_handler_is_configured_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(streams, "_DEFAULT", [])
+    monkeypatch.setattr(stream_lambda, "_DEFAULT", [])
     monkeypatch.setenv("MOMENTO_BOTOCORE_TTL_SECONDS", "60")
     record = lambda_record("REMOVE", {"pk": {"S": "a"}}, view="NEW_IMAGE")
 
@@ -99,7 +99,7 @@ def test_module_record_handler_is_configured_from_the_environment(
     )
 
     assert response == failures()
-    backend: Any = streams._DEFAULT[0].backend
+    backend: Any = stream_lambda._DEFAULT[0].backend
     assert kind(backend, "a") is EntryKind.ABSENT
 
 

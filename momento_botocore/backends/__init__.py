@@ -9,7 +9,6 @@ from momento_botocore.backends.base import (
     BatchBackend,
     BulkWriteBackend,
     IdentifiedBackend,
-    cache_identity,
 )
 from momento_botocore.backends.guarded import (
     AsyncCircuitBreakerBackend,
@@ -17,6 +16,7 @@ from momento_botocore.backends.guarded import (
     CircuitOpenError,
 )
 from momento_botocore.backends.memory import AsyncMemoryBackend, MemoryBackend
+from momento_botocore.identity import cache_identity
 
 if TYPE_CHECKING:
     from momento_botocore.backends.momento import MomentoBackend

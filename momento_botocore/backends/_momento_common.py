@@ -41,7 +41,7 @@ from momento_botocore.config import (
     ConfigurationError,
     parse_momento_endpoint,
 )
-from momento_botocore.stats import logger
+from momento_botocore.log import logger
 
 #: Larger entries (key and value) are not written. Momento's item limit is 5 MB; the
 #: headroom keeps a rejected write (which would count as a failure) out of reach.

@@ -11,11 +11,11 @@ from momento_botocore.backends.base import (
     BackendError,
     BatchBackend,
     Entry,
-    cache_identity,
     write_each,
 )
 from momento_botocore.breaker import BreakerState, CircuitBreaker
-from momento_botocore.stats import logger
+from momento_botocore.identity import cache_identity
+from momento_botocore.log import logger
 
 T = TypeVar("T")
 

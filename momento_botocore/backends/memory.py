@@ -10,7 +10,8 @@ from collections.abc import Callable, Hashable, Sequence
 from operator import itemgetter
 from typing import cast
 
-from momento_botocore.backends.base import Entry, SameObject, write_each
+from momento_botocore.backends.base import Entry, write_each
+from momento_botocore.identity import SameObject
 
 Clock = Callable[[], float]
 _VALUE, _EXPIRES = itemgetter(0), itemgetter(1)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from momento_botocore.accounts import ClientAccounts
-from momento_botocore.backends.base import Entry, SameObject, cache_identity
+from momento_botocore.backends.base import Entry
 from momento_botocore.config import MAX_TTL_SECONDS, CacheConfig, TableSettings
 from momento_botocore.core.call import BatchCall, GetCall, WriteCall
 from momento_botocore.core.fastpath import PLAN_MEMO_SIZE, BoundedLRU, plan_token
@@ -56,6 +56,7 @@ from momento_botocore.core.writes import (
     plan_write,
     touched_items,
 )
+from momento_botocore.counters import STATS, Stats
 from momento_botocore.entries import (
     EntryKind,
     decode,
@@ -66,11 +67,12 @@ from momento_botocore.entries import (
 )
 from momento_botocore.fences import FencedRead, same_item
 from momento_botocore.fences import for_cache as fences_for_cache
+from momento_botocore.identity import SameObject, cache_identity
 from momento_botocore.integrity import all_keys_match, key_matches
 from momento_botocore.keys import cache_key
+from momento_botocore.log import ErrorReporter
 from momento_botocore.pending import shared as shared_pending
 from momento_botocore.projection import PROJECTION_PARAMS
-from momento_botocore.stats import STATS, ErrorReporter, Stats
 
 #: What a batch's tombstones are for: how their outcome is counted.
 INVALIDATION, STALE, RETRY = "invalidation", "stale", "retry"

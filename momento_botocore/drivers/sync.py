@@ -19,7 +19,8 @@ from momento_botocore.config import CacheConfig
 from momento_botocore.core.call import BATCH_KEY, GET_KEY, WRITE_KEY, BatchCall, GetCall, WriteCall
 from momento_botocore.core.engine import CacheWrites, Engine, add_missing_hits, identity_of
 from momento_botocore.core.writes import WRITE_OPERATIONS, KeyNames, TouchedItem, key_names_of
-from momento_botocore.stats import STATS, ErrorReporter, Stats
+from momento_botocore.counters import STATS, Stats
+from momento_botocore.log import ErrorReporter
 
 _Answer = tuple[AWSResponse, dict[str, Any]]
 

@@ -15,11 +15,11 @@ import sys
 import time
 from typing import Any
 
+from benchmarks.context import BenchContext
+from benchmarks.harness import Variant, measure, ratio_figure
+from benchmarks.model import BenchResult, Figure, unavailable
 from momento_botocore.backends.memory import MemoryBackend
-from momento_botocore.bench.context import BenchContext
-from momento_botocore.bench.harness import Variant, measure, ratio_figure
-from momento_botocore.bench.local import ACCOUNT, REGION, new_session, sample_item
-from momento_botocore.bench.model import BenchResult, Figure, unavailable
+from momento_botocore.demo.local import ACCOUNT, REGION, new_session, sample_item
 from momento_botocore.entries import encode_item
 from momento_botocore.keys import cache_key
 

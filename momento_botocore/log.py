@@ -1,4 +1,4 @@
-"""Per-table counters and rate-limited error reporting for the cache path."""
+"""The package's logger, and rate-limited reporting of cache-path errors."""
 
 from __future__ import annotations
 
@@ -8,31 +8,6 @@ import time
 from collections.abc import Callable
 
 logger = logging.getLogger("momento_botocore")
-
-COUNTERS = ("hits", "misses", "fills", "fills_skipped", "bypasses", "errors")
-
-
-class Stats:
-    """Counters per table. Thread-safe; :meth:`snapshot` returns plain dicts."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._tables: dict[str, dict[str, int]] = {}
-
-    def add(self, table: str, counter: str, amount: int = 1) -> None:
-        with self._lock:
-            counters = self._tables.get(table)
-            if counters is None:
-                counters = self._tables[table] = dict.fromkeys(COUNTERS, 0)
-            counters[counter] = counters.get(counter, 0) + amount
-
-    def snapshot(self) -> dict[str, dict[str, int]]:
-        with self._lock:
-            return {table: dict(counters) for table, counters in self._tables.items()}
-
-    def reset(self) -> None:
-        with self._lock:
-            self._tables.clear()
 
 
 class ErrorReporter:
@@ -62,7 +37,3 @@ class ErrorReporter:
             error,
             more,
         )
-
-
-#: The process-wide counters behind :func:`momento_botocore.stats`.
-STATS = Stats()

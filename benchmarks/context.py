@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from momento_botocore.bench.local import MotoServer, Progress
+from momento_botocore.demo.local import MotoServer, Progress
 
 
 class BenchContext:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from momento_botocore.bench.model import BenchResult, Figure
+from benchmarks.model import BenchResult, Figure
 
 
 def machine() -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""``momento-botocore bench``: ratio benchmarks written as JSON, Markdown and PNG.
+"""The benchmarks (``make bench``, ``python -m benchmarks``): ratio benchmarks written as
+JSON, Markdown and PNG. They run from a source checkout and are not installed with
+the package; the local stand-ins they share with the demo (moto's server, the Zipf
+workload) are in :mod:`momento_botocore.demo`.
 
 Every figure is measured side by side in one run (see ``harness``). Benchmarks
 that need a part this build lacks say "not available" instead of a figure.
@@ -13,8 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from momento_botocore.bench.context import BenchContext
-from momento_botocore.bench.model import BenchResult, Figure
+from benchmarks.context import BenchContext
+from benchmarks.model import BenchResult, Figure
 
 #: name -> (what it measures, "module:function")
 BENCHMARKS: dict[str, tuple[str, str]] = {
@@ -31,7 +34,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
 def _function(name: str) -> Callable[[BenchContext], BenchResult]:
     module, _, function = BENCHMARKS[name][1].partition(":")
     found: Callable[[BenchContext], BenchResult] = getattr(
-        importlib.import_module(f"momento_botocore.bench.{module}"), function
+        importlib.import_module(f"benchmarks.{module}"), function
     )
     return found
 
@@ -53,14 +56,14 @@ def run_bench(
     names: Sequence[str], *, quick: bool, out_dir: Path, out: TextIO = sys.stdout
 ) -> list[BenchResult]:
     """Run the benchmarks, write results.json, results.md and plots/ in ``out_dir``."""
-    from momento_botocore.bench import plots, report
+    from benchmarks import plots, report
 
     out_dir.mkdir(parents=True, exist_ok=True)
     info = report.machine()
     ctx = BenchContext(quick=quick, out_dir=out_dir, out=out)
     results: list[BenchResult] = []
     ctx.log(
-        f"momento-botocore bench{' --quick' if quick else ''}: {', '.join(names)} "
+        f"python -m benchmarks{' --quick' if quick else ''}: {', '.join(names)} "
         f"(load average {info['load_average_start']})"
     )
     try:

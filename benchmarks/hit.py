@@ -21,15 +21,15 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
+from benchmarks.context import BenchContext
+from benchmarks.harness import Samples, Variant, measure, median, ratio
+from benchmarks.model import BenchResult, Figure, Goal
 from momento_botocore.backends.memory import MemoryBackend
-from momento_botocore.bench.context import BenchContext
-from momento_botocore.bench.harness import Samples, Variant, measure, median, ratio
-from momento_botocore.bench.local import ACCOUNT, REGION, new_session, sample_item
-from momento_botocore.bench.model import BenchResult, Figure, Goal
 from momento_botocore.config import CacheConfig
+from momento_botocore.counters import STATS
+from momento_botocore.demo.local import ACCOUNT, REGION, new_session, sample_item
 from momento_botocore.entries import Entry, EntryKind, encode_item
 from momento_botocore.keys import cache_key
-from momento_botocore.stats import STATS
 
 TABLE = "bench-items"
 PK = "user-42"
@@ -143,11 +143,11 @@ class _NullStats:
 def _hit_path_events() -> list[tuple[str, bool]]:
     """(event, registered last) of our handlers that run on a GetItem hit, other than
     the before-call one (the floor has one too) and before-send (never on a hit)."""
-    from momento_botocore.hooks import _HANDLERS
+    from momento_botocore.hooks import HANDLERS
 
     return [
         (event, last)
-        for event, _, _, last in _HANDLERS
+        for event, _, _, last in HANDLERS
         if event == "before-parameter-build.dynamodb" or event == "after-call.dynamodb.GetItem"
     ]
 
@@ -181,7 +181,8 @@ STEPS = (
 
 def run_breakdown(ctx: BenchContext) -> BenchResult:
     """Where a hit's extra time goes, inside real calls and alone."""
-    from momento_botocore import hooks, policy
+    from momento_botocore.core import engine, reads
+    from momento_botocore.drivers.sync import SyncDriver
 
     item = sample_item(PK)
     backend = _filled_backend(item)
@@ -198,7 +199,7 @@ def run_breakdown(ctx: BenchContext) -> BenchResult:
                 register(event, _noop, unique_id=f"bench-noop-{number}")
         if plan:
             counters: Any = STATS if stats else _NullStats()
-            read_hooks = hooks.ReadHooks(config, backend, stats=counters)
+            read_hooks = SyncDriver(config, backend, stats=counters)
             read_hooks.install(events)
         if not serve:
             events.register_first("before-call.dynamodb.GetItem", handler)
@@ -210,8 +211,8 @@ def run_breakdown(ctx: BenchContext) -> BenchResult:
     def stub_decode(data: bytes | None) -> Entry:
         return Entry(EntryKind.ITEM, dict(item))
 
-    no_codec = _swap(policy, "cache_key", lambda *_, **__: key_text)
-    no_decode = _swap(hooks, "decode", stub_decode)
+    no_codec = _swap(reads, "cache_key", lambda *_, **__: key_text)
+    no_decode = _swap(engine, "decode", stub_decode)
     variants = [
         Variant("floor", get(client_with(plan=False, serve=False, stats=False))),
         Variant("+dispatch", get(client_with(plan=False, serve=False, stats=False, noop=True))),
@@ -287,18 +288,19 @@ def _alone(
     quick: bool,
 ) -> dict[str, float]:
     """Each piece alone in a tight loop (best of 5 repeats, gc off as timeit does)."""
-    from momento_botocore import hooks
+    from momento_botocore.core.call import GET_KEY
+    from momento_botocore.counters import Stats
+    from momento_botocore.drivers.sync import SyncDriver
     from momento_botocore.entries import decode
     from momento_botocore.keys import parse_table
-    from momento_botocore.stats import Stats
 
     client = new_session().client("dynamodb", endpoint_url=_NOWHERE)
     model = client.meta.service_model.operation_model("GetItem")
-    read_hooks = hooks.ReadHooks(config, backend, stats=Stats())
+    read_hooks = SyncDriver(config, backend, stats=Stats())
     params = {"TableName": TABLE, "Key": KEY}
     context: dict[str, Any] = {"client_region": REGION}
     read_hooks.plan_request(params=params, model=model, context=context)
-    plan = context[hooks.CONTEXT_KEY]
+    call = context[GET_KEY]
     raw = backend.get(key_text)
     stats = Stats()
 
@@ -306,7 +308,7 @@ def _alone(
         read_hooks.plan_request(params=params, model=model, context={"client_region": REGION})
 
     def serve() -> None:
-        plan.hit = False
+        call.fill = True
         read_hooks.serve_from_cache(context=context)
 
     pieces: dict[str, Callable[[], object]] = {

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from momento_botocore.bench.context import BenchContext
-from momento_botocore.bench.model import BenchResult, Figure
-from momento_botocore.bench.workload import (
+from benchmarks.context import BenchContext
+from benchmarks.model import BenchResult, Figure
+from momento_botocore.demo.workload import (
     LABELS,
     STREAM_MODES,
     WorkloadRun,
@@ -14,8 +14,9 @@ from momento_botocore.bench.workload import (
     stream_support_missing,
 )
 
-# Rates the reader sustains on a busy 2-core machine in every mode (the tailer and
-# moto share the process); a TTL short enough to expire entries a few times per run.
+# Rates the reader sustains on a busy 2-core machine in every mode (moto's server shares
+# its process; the writer and the tailer have their own); a TTL short enough to expire
+# entries a few times per run.
 FULL = WorkloadSpec(items=1000, seconds=20.0, read_rate=150.0, write_rate=15.0, ttl=5.0)
 QUICK = WorkloadSpec(
     items=200, seconds=4.0, read_rate=100.0, write_rate=10.0, ttl=1.5, bucket=0.5, grace=0.5
@@ -75,7 +76,7 @@ def run(ctx: BenchContext) -> BenchResult:
             )
     result.details = {"spec": describe(spec), "runs": [run.summary() for run in runs]}
     if runs:
-        from momento_botocore.bench import plots
+        from benchmarks import plots
 
         path = plots.workload(runs, ctx.plot_dir / "workload.png")
         if path is not None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from benchmarks.context import BenchContext
+from benchmarks.harness import Variant, measure, median, ratio, ratio_figure
+from benchmarks.model import BenchResult, Goal, unavailable
 from momento_botocore.backends.memory import MemoryBackend
-from momento_botocore.bench.context import BenchContext
-from momento_botocore.bench.harness import Variant, measure, median, ratio, ratio_figure
-from momento_botocore.bench.local import ACCOUNT, create_table, new_session, sample_item
-from momento_botocore.bench.model import BenchResult, Goal, unavailable
+from momento_botocore.demo.local import ACCOUNT, create_table, new_session, sample_item
 
 TABLE = "bench-batch"
 KEYS = 100

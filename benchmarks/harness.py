@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from momento_botocore.bench.model import Figure, Goal
+from benchmarks.model import Figure, Goal
 
 
 @dataclass

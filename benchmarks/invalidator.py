@@ -14,12 +14,12 @@ import importlib.util
 import time
 from typing import Any
 
+from benchmarks.context import BenchContext
+from benchmarks.harness import Variant, measure, median, ratio
+from benchmarks.model import BenchResult, Figure, Goal
 from momento_botocore.backends.memory import MemoryBackend
-from momento_botocore.bench.context import BenchContext
-from momento_botocore.bench.harness import Variant, measure, median, ratio
-from momento_botocore.bench.local import ACCOUNT, REGION, sample_item
-from momento_botocore.bench.model import BenchResult, Figure, Goal
 from momento_botocore.config import CacheConfig
+from momento_botocore.demo.local import ACCOUNT, REGION, sample_item
 from momento_botocore.entries import encode_item
 from momento_botocore.keys import cache_key
 

@@ -11,11 +11,11 @@ import statistics
 import time
 from typing import Any
 
+from benchmarks.context import BenchContext
+from benchmarks.harness import Variant, measure, median, ratio_figure
+from benchmarks.model import BenchResult, Figure, Goal
 from momento_botocore.backends.memory import MemoryBackend
-from momento_botocore.bench.context import BenchContext
-from momento_botocore.bench.harness import Variant, measure, median, ratio_figure
-from momento_botocore.bench.local import ACCOUNT, REGION, create_table, new_session, sample_item
-from momento_botocore.bench.model import BenchResult, Figure, Goal
+from momento_botocore.demo.local import ACCOUNT, REGION, create_table, new_session, sample_item
 from momento_botocore.keys import cache_key
 
 TABLE = "bench-miss"

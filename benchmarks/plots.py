@@ -1,37 +1,25 @@
-"""PNG plots of the results, with matplotlib (the ``bench`` extra). Optional:
+"""The benchmarks' PNG plots, with matplotlib (the ``bench`` extra). Optional:
 without matplotlib every function returns None and the runner says so."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from momento_botocore.bench.model import BenchResult
-from momento_botocore.bench.workload import WorkloadRun
+from benchmarks.model import BenchResult
+from momento_botocore.demo.plots import available, pyplot, save
+from momento_botocore.demo.workload import WorkloadRun
 
 MISSING = "matplotlib is not installed: pip install 'momento-botocore[bench]' for the plots"
 
-
-def available() -> bool:
-    return importlib.util.find_spec("matplotlib") is not None
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+__all__ = ["MISSING", "available", "bars", "hit_path", "workload"]
 
 
 def workload(runs: Sequence[WorkloadRun], path: Path) -> Path | None:
     """Hit rate and stale reads per time bucket, one line per mode."""
     if not available() or not runs:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     figure, (rates, stale) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     for run in runs:
         times = [b.start for b in run.buckets]
@@ -55,61 +43,14 @@ def workload(runs: Sequence[WorkloadRun], path: Path) -> Path | None:
         f"Zipf workload: {spec.items} items, {spec.read_rate:g} reads/s, "
         f"{spec.write_rate:g} writes/s, TTL {spec.ttl:g} s"
     )
-    return _save(figure, plt, path)
-
-
-def demo(uncached: WorkloadRun, cached: WorkloadRun, path: Path) -> Path | None:
-    """Read latency without and with the cache, hit rate and stale reads, over time."""
-    if not available():
-        return None
-    plt = _pyplot()
-    figure, (latency, rates, stale) = plt.subplots(3, 1, figsize=(8, 8))
-    for run, label in ((uncached, "without cache"), (cached, "with cache")):
-        times = [b.start for b in run.buckets]
-        for fraction, style in ((0.5, "-"), (0.99, ":")):
-            latency.plot(
-                times,
-                [_percentile(b.latencies_ms, fraction) for b in run.buckets],
-                style,
-                marker=".",
-                label=f"{label}, p{int(fraction * 100)}",
-            )
-    latency.set_yscale("log")
-    latency.set_ylabel("GetItem latency (ms)")
-    latency.set_xlabel("seconds into each run")
-    latency.legend(fontsize="small")
-    latency.grid(alpha=0.3)
-    latency.set_title("momento-botocore demo: DynamoDB (moto) with and without the cache")
-    times = [b.start for b in cached.buckets]
-    rates.plot(times, [b.hit_rate * 100 for b in cached.buckets], marker=".", color="C1")
-    rates.set_ylabel("hit rate (%)")
-    rates.set_ylim(0, 100)
-    rates.grid(alpha=0.3)
-    spec = cached.spec
-    stale.plot(times, [b.stale_any for b in cached.buckets], marker=".", label="any age")
-    stale.plot(
-        times, [b.stale for b in cached.buckets], marker=".", label=f"beyond {spec.grace:g} s"
-    )
-    stale.set_ylabel("stale reads")
-    stale.set_xlabel("seconds with the cache")
-    stale.set_ylim(bottom=0, top=max(1.0, stale.get_ylim()[1]))
-    stale.legend(fontsize="small")
-    stale.grid(alpha=0.3)
-    return _save(figure, plt, path)
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+    return save(figure, plt, path)
 
 
 def hit_path(result: BenchResult, breakdown: BenchResult | None, path: Path) -> Path | None:
     """Hit vs floor (absolute), and where the hit's extra time goes."""
     if not available():
         return None
-    plt = _pyplot()
+    plt = pyplot()
     steps = breakdown.details.get("steps") if breakdown is not None else None
     columns = 2 if steps else 1
     figure, axes = plt.subplots(1, columns, figsize=(6 * columns, 4))
@@ -139,25 +80,17 @@ def hit_path(result: BenchResult, breakdown: BenchResult | None, path: Path) -> 
         pieces.invert_yaxis()
         pieces.set_xlabel("us added inside a call (median of paired rounds)")
         pieces.set_title("Where a hit's extra time goes")
-    return _save(figure, plt, path)
+    return save(figure, plt, path)
 
 
 def bars(title: str, unit: str, values: dict[str, float], path: Path) -> Path | None:
     if not available() or not values:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(7, 3.5))
     axis.barh(range(len(values)), list(values.values()))
     axis.set_yticks(range(len(values)), list(values), fontsize="small")
     axis.invert_yaxis()
     axis.set_xlabel(unit)
     axis.set_title(title)
-    return _save(figure, plt, path)
-
-
-def _save(figure: Any, plt: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save(figure, plt, path)

@@ -1,0 +1,175 @@
+"""Local stand-ins used by the demo and the benchmarks: moto's server, sessions, tables."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import sys
+import time
+import urllib.request
+from multiprocessing.connection import Connection
+from typing import Any, TextIO
+
+REGION = "us-east-1"
+#: moto's account for plain dummy credentials; given to register() as account_id.
+ACCOUNT = "123456789012"
+_CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
+
+
+_NEEDS_MOTO = "this needs moto's server: pip install 'momento-botocore[demo]'"
+
+
+def _threaded_moto_server() -> Any:
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as error:  # depends on the install
+        raise SystemExit(_NEEDS_MOTO) from error
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on the console
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    return server
+
+
+def _endpoint(server: Any) -> str:
+    host, port = server.get_host_and_port()
+    return f"http://{host}:{port}"
+
+
+def _reset(endpoint: str) -> None:
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+class MotoServer:
+    """moto's server in this process, on a free loopback port."""
+
+    def __init__(self) -> None:
+        self._server = _threaded_moto_server()
+        self.endpoint = _endpoint(self._server)
+
+    def reset(self) -> None:
+        _reset(self.endpoint)
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+class MotoProcess:
+    """moto's server in a process of its own, on a free loopback port: serving other
+    clients (a writer, a stream tailer) takes no share of this process's interpreter
+    lock, as DynamoDB's work would not."""
+
+    def __init__(self, timeout: float = 120.0) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        receiver, sender = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_serve_moto, args=(sender, self._stop), name="moto-server", daemon=True
+        )
+        self._process.start()
+        sender.close()
+        try:
+            if not receiver.poll(timeout):
+                raise RuntimeError(f"moto's server did not start in {timeout:g} s")
+            kind, text = receiver.recv()
+        except EOFError:
+            kind, text = "error", "its process ended"
+        finally:
+            receiver.close()
+        if kind != "endpoint":
+            self.stop()
+            if text == _NEEDS_MOTO:
+                raise SystemExit(text)
+            raise RuntimeError(f"moto's server did not start: {text}")
+        self.endpoint: str = text
+
+    def reset(self) -> None:
+        _reset(self.endpoint)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._process.join(timeout=30)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+
+def _serve_moto(conn: Connection, stop: Any) -> None:
+    try:
+        server = _threaded_moto_server()
+    except BaseException as error:
+        conn.send(("error", str(error) if isinstance(error, SystemExit) else repr(error)))
+        conn.close()
+        return
+    conn.send(("endpoint", _endpoint(server)))
+    conn.close()
+    stop.wait()
+    server.stop()
+
+
+def new_session() -> Any:
+    import boto3
+
+    return boto3.Session(region_name=REGION, **_CREDENTIALS)
+
+
+def create_table(client: Any, name: str, *, stream: bool = False) -> None:
+    """A pay-per-request table keyed by ``pk`` (S), with a NEW_AND_OLD_IMAGES stream."""
+    extra: dict[str, Any] = {}
+    if stream:
+        extra["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        }
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        **extra,
+    )
+
+
+def sample_item(pk: str, version: int = 0) -> dict[str, Any]:
+    """A typical small item (9 attributes, ~300 bytes as JSON) in wire format."""
+    return {
+        "pk": {"S": pk},
+        "name": {"S": "Ada Lovelace"},
+        "email": {"S": "ada@example.com"},
+        "age": {"N": "36"},
+        "balance": {"N": "1024.50"},
+        "active": {"BOOL": True},
+        "tags": {"SS": ["analyst", "engine", "poet"]},
+        "address": {"M": {"street": {"S": "12 St James's Sq"}, "city": {"S": "London"}}},
+        "v": {"N": str(version)},
+    }
+
+
+class Progress:
+    """One-line progress on a terminal (or plain lines elsewhere)."""
+
+    def __init__(self, out: TextIO = sys.stdout, every: float = 5.0) -> None:
+        self.out = out
+        self._tty = bool(getattr(out, "isatty", lambda: False)())
+        self._open = False
+        self._every = every
+        self._last = time.monotonic()
+
+    def update(self, text: str) -> None:
+        """Overwrite the status line on a terminal; elsewhere a line every few seconds."""
+        if self._tty:
+            self.out.write(f"\r\033[K  {text}")
+            self.out.flush()
+            self._open = True
+        elif time.monotonic() - self._last >= self._every:
+            self._last = time.monotonic()
+            self.out.write(f"  ... {text}\n")
+            self.out.flush()
+
+    def line(self, text: str) -> None:
+        if self._open:
+            self.out.write("\r\033[K")
+            self._open = False
+        self.out.write(f"  {text}\n")
+        self.out.flush()
