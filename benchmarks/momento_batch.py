@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this tree's package, whatever is installed
 
 from momento import CredentialProvider  # noqa: E402
-from momento_botocore.demo.local import ACCOUNT, REGION, sample_item  # noqa: E402
 
 from momento_botocore.backends.momento import MomentoBackend  # noqa: E402
 from momento_botocore.backends.momento_async import AsyncMomentoBackend  # noqa: E402
+from momento_botocore.demo.local import ACCOUNT, REGION, sample_item  # noqa: E402
 from momento_botocore.entries import encode_item  # noqa: E402
 from momento_botocore.keys import cache_key  # noqa: E402
 from momento_botocore.testing import DEFAULT_CACHE  # noqa: E402
