@@ -59,6 +59,12 @@ class Ledger:
             if delete:
                 self.deleted.setdefault(pk, set()).add(version)
 
+    def deleting(self, pk: str, version: int) -> None:
+        """A delete is about to be sent: from now on a read may see it (DynamoDB may
+        apply it before the writer hears back), acknowledged or not."""
+        with self.lock:
+            self.deleted.setdefault(pk, set()).add(version)
+
     def floor(self, pk: str) -> int:
         with self.lock:
             return self.applied.get(pk, 0)
@@ -172,6 +178,7 @@ def test_soak_no_read_is_older_than_what_the_stream_already_applied(
             pk = rng.choice(mine)
             version[pk] += 1
             if exists[pk] and rng.random() < 0.1:
+                ledger.deleting(pk, version[pk])
                 client.delete_item(TableName=TABLE, Key={"pk": {"S": pk}})
                 exists[pk] = False
                 ledger.ack(pk, version[pk], delete=True)
