@@ -323,30 +323,71 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-@pytest.fixture(autouse=True)
-def _default_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    if request.config.getoption("--default-backend") != "momento":
-        return
-    from momento_botocore import registration
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "cache_free(reason): the test never reaches a cache by design (with "
+        "--default-backend=momento, every other test must reach Momento)",
+    )
+
+
+def _default_momento_backend(server: Any, config: momento_botocore.CacheConfig) -> Backend:
+    """What register() builds for ``config`` with --default-backend=momento."""
     from momento_botocore.backends.factory import create_backend
     from momento_botocore.testing import DEFAULT_CACHE
 
-    server = request.getfixturevalue("momento_server")
+    # A long deadline: 32-thread tests share two cores with the in-process server.
+    config = config.replace(
+        backend="momento", momento_cache_name=DEFAULT_CACHE, momento_request_timeout=5.0
+    )
+    return create_backend(config, credential_provider=server.credential_provider())
 
-    def momento_backend(config: momento_botocore.CacheConfig) -> Backend:
-        # A long deadline: 32-thread tests share two cores with the in-process server.
-        config = config.replace(
-            backend="momento", momento_cache_name=DEFAULT_CACHE, momento_request_timeout=5.0
-        )
-        return create_backend(config, credential_provider=server.credential_provider())
+
+@pytest.fixture(autouse=True)
+def _default_backend(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    if request.config.getoption("--default-backend") != "momento":
+        yield
+        return
+    from momento_botocore import registration
+    from momento_botocore.testing.server import DATA_RPCS
+
+    server = request.getfixturevalue("momento_server")
+    monkeypatch.setattr(
+        registration, "create_backend", lambda config: _default_momento_backend(server, config)
+    )
 
     def momento_async_backend(config: momento_botocore.CacheConfig, **_: Any) -> Any:
         from momento_botocore.backends.factory import create_async_backend
+        from momento_botocore.testing import DEFAULT_CACHE
 
         config = config.replace(
             backend="momento", momento_cache_name=DEFAULT_CACHE, momento_request_timeout=5.0
         )
         return create_async_backend(config, credential_provider=server.credential_provider())
 
-    monkeypatch.setattr(registration, "create_backend", momento_backend)
     monkeypatch.setattr(registration, "create_async_backend", momento_async_backend)
+    yield
+    # A test run with --default-backend=momento that never reached Momento tested memory,
+    # or nothing: say so, unless it is marked as never reaching a cache.
+    if request.node.get_closest_marker("cache_free") is None:
+        assert sum(server.calls(rpc) for rpc in DATA_RPCS) > 0, (
+            f"{request.node.name} ran with --default-backend=momento but never reached Momento"
+        )
+
+
+@pytest.fixture
+def default_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """A backend of the kind register() builds when it is given none (--default-backend),
+    for tests that look into the cache or wrap it: they run on Momento too."""
+    from momento_botocore.backends.factory import create_backend
+
+    config = momento_botocore.CacheConfig(ttl=60)
+    backend: Backend
+    if request.config.getoption("--default-backend") == "momento":
+        backend = _default_momento_backend(request.getfixturevalue("momento_server"), config)
+    else:
+        backend = create_backend(config)
+    yield backend
+    backend.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -83,21 +85,47 @@ def test_bad_bounds_are_rejected(kwargs: dict[str, int]) -> None:
         MemoryBackend(**kwargs)
 
 
+@pytest.fixture
+def frequent_thread_switches() -> Iterator[None]:
+    """Switch threads as often as the interpreter allows: a race that needs a switch
+    between a check and its store then happens thousands of times a second."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(interval)
+
+
+@pytest.mark.usefixtures("frequent_thread_switches")
 def test_one_add_wins_among_many_threads() -> None:
     backend = MemoryBackend()
-    barrier = threading.Barrier(16)
-    results: list[bool] = []
+    threads, keys, step = 8, 10_000, 100
+    barrier = threading.Barrier(threads)
+    won: dict[int, list[bool]] = {}
+    errors: list[BaseException] = []
 
     def race(n: int) -> None:
-        barrier.wait()
-        results.append(backend.add("k", str(n).encode(), 60))
+        value, added = str(n).encode(), []
+        try:  # every thread adds every key, the threads kept abreast: each key is fought over
+            for start in range(0, keys, step):
+                barrier.wait()
+                added.extend(backend.add(f"k{i}", value, 60) for i in range(start, start + step))
+        except BaseException as error:
+            errors.append(error)
+            barrier.abort()
+        won[n] = added
 
-    threads = [threading.Thread(target=race, args=(n,)) for n in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert results.count(True) == 1
+    racers = [threading.Thread(target=race, args=(n,)) for n in range(threads)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
+    assert errors == []
+    winners = [[n for n, added in won.items() if added[i]] for i in range(keys)]
+    assert [(i, found) for i, found in enumerate(winners) if len(found) != 1] == []
+    # ... and each key holds the value of the one thread that was told it won.
+    assert [backend.get(f"k{i}") for i in range(keys)] == [
+        str(found[0]).encode() for found in winners
+    ]
 
 
 def _stocked(clock: FakeClock) -> MemoryBackend:

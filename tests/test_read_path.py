@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import boto3
 import botocore.session
 import pytest
+from backend_wrappers import RecordingBackend, WrappingBackend
 from boto3.dynamodb.types import Binary
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -17,8 +19,8 @@ from botocore.stub import Stubber
 from conftest import ACCOUNT, REGION, RequestCounter, canned_response, create_table, new_session
 
 import momento_botocore
-from momento_botocore import MemoryBackend
-from momento_botocore.entries import encode_tombstone
+from momento_botocore.backends import Backend
+from momento_botocore.entries import decode, encode_tombstone
 from momento_botocore.keys import cache_key
 
 ITEM = {
@@ -32,7 +34,7 @@ ITEM = {
 }
 
 
-def cached_client(endpoint: str, backend: MemoryBackend | None = None, **kwargs: Any) -> Any:
+def cached_client(endpoint: str, backend: Backend | None = None, **kwargs: Any) -> Any:
     session = new_session()
     momento_botocore.register(session, ttl=60, backend=backend, **kwargs)
     return session.client("dynamodb", endpoint_url=endpoint)
@@ -52,6 +54,10 @@ def table(endpoint: str) -> str:
 
 def header(response: dict[str, Any]) -> str | None:
     return response["ResponseMetadata"]["HTTPHeaders"].get("x-momento-cache")
+
+
+def key_of(table: str, pk: str = "a") -> str:
+    return cache_key(ACCOUNT, REGION, table, {"pk": {"S": pk}})
 
 
 def test_second_read_is_served_from_cache_without_a_request(endpoint: str, table: str) -> None:
@@ -118,16 +124,20 @@ def test_missing_item_is_answered_from_an_absent_entry(endpoint: str, table: str
     assert header(second) == "hit"
 
 
-def test_consistent_reads_never_read_or_fill_the_cache(endpoint: str, table: str) -> None:
-    backend = MemoryBackend()
+def test_consistent_reads_never_read_or_fill_the_cache(
+    endpoint: str, table: str, default_backend: Backend
+) -> None:
+    backend = RecordingBackend(default_backend)
     client = cached_client(endpoint, backend)
     sent = RequestCounter(client, "GetItem")
     for _ in range(3):
         answer = client.get_item(TableName=table, Key={"pk": {"S": "a"}}, ConsistentRead=True)
         assert answer["Item"] == ITEM and header(answer) is None
     assert sent.count == 3
-    assert len(backend) == 0
+    assert backend.calls == {}
     assert momento_botocore.stats()[table]["bypasses"] == 3
+    # Nothing was filled: the first eventually consistent read is a miss.
+    assert header(client.get_item(TableName=table, Key={"pk": {"S": "a"}})) == "miss"
 
 
 def test_a_hit_still_answers_consistent_reads_from_dynamodb(endpoint: str, table: str) -> None:
@@ -138,14 +148,18 @@ def test_a_hit_still_answers_consistent_reads_from_dynamodb(endpoint: str, table
     assert strong["Item"] == {"pk": {"S": "a"}, "v": {"S": "new"}}
 
 
-def test_projections_are_served_from_the_cached_full_item(endpoint: str, table: str) -> None:
-    backend = MemoryBackend()
-    client = cached_client(endpoint, backend)
+def test_projections_are_served_from_the_cached_full_item(
+    endpoint: str, table: str, default_backend: Backend
+) -> None:
+    client = cached_client(endpoint, default_backend)
     sent = RequestCounter(client, "GetItem")
     for _ in range(2):
         answer = client.get_item(TableName=table, Key={"pk": {"S": "a"}}, ProjectionExpression="n")
         assert answer["Item"] == {"n": {"N": "1.5"}}
-    assert sent.count == 1 and len(backend) == 1
+    assert sent.count == 1
+    raw = default_backend.get(key_of(table))
+    entry = None if raw is None else decode(raw)
+    assert entry is not None and entry.item == ITEM  # the full item, not the projection
 
 
 def test_consumed_capacity_on_a_hit_is_zero_for_that_table(endpoint: str, table: str) -> None:
@@ -193,9 +207,9 @@ def test_table_arn_and_plain_name_share_one_entry(endpoint: str, table: str) -> 
 
 
 def test_validation_errors_reach_the_caller_unchanged_and_are_not_cached(
-    endpoint: str, table: str
+    endpoint: str, table: str, default_backend: Backend
 ) -> None:
-    backend = MemoryBackend()
+    backend = RecordingBackend(default_backend)
     client = cached_client(endpoint, backend)
     uncached = plain_client(endpoint)
     for bad_key in ({"wrong": {"S": "a"}}, {"pk": {"S": "a"}, "extra": {"S": "x"}}):
@@ -207,9 +221,11 @@ def test_validation_errors_reach_the_caller_unchanged_and_are_not_cached(
             assert got.value.response["Error"] == expected.value.response["Error"]
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
         client.get_item(TableName="no-such-table", Key={"pk": {"S": "a"}})
-    assert len(backend) == 0
+    assert backend.writes == 0
+    assert header(client.get_item(TableName=table, Key={"pk": {"S": "a"}})) == "miss"
 
 
+@pytest.mark.cache_free(reason="botocore rejects the parameters before the cache is asked")
 def test_parameter_errors_caught_by_botocore_are_unchanged(endpoint: str, table: str) -> None:
     client = cached_client(endpoint)
     with pytest.raises(botocore.exceptions.ParamValidationError):
@@ -219,9 +235,9 @@ def test_parameter_errors_caught_by_botocore_are_unchanged(endpoint: str, table:
 
 
 def test_throttling_reaches_the_caller_unchanged_and_is_not_cached(
-    endpoint: str, table: str
+    endpoint: str, table: str, default_backend: Backend
 ) -> None:
-    backend = MemoryBackend()
+    backend = RecordingBackend(default_backend)
     session = new_session()
     momento_botocore.register(session, ttl=60, backend=backend)
     client = session.client(
@@ -243,7 +259,10 @@ def test_throttling_reaches_the_caller_unchanged_and_is_not_cached(
     with pytest.raises(ClientError) as error:
         client.get_item(TableName=table, Key={"pk": {"S": "a"}})
     assert error.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
-    assert len(backend) == 0
+    assert backend.writes == 0
+    client.meta.events.unregister("before-send.dynamodb.GetItem", throttled)
+    answer = client.get_item(TableName=table, Key={"pk": {"S": "a"}})
+    assert header(answer) == "miss" and answer["Item"] == ITEM
 
 
 class BrokenBackend:
@@ -262,6 +281,7 @@ class BrokenBackend:
         pass
 
 
+@pytest.mark.cache_free(reason="its backend is one of its own, failing every call")
 def test_a_backend_that_raises_on_every_call_leaves_every_read_correct(
     endpoint: str, table: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -276,26 +296,36 @@ def test_a_backend_that_raises_on_every_call_leaves_every_read_correct(
     assert len(warnings) == 1  # rate-limited: one line per kind per minute
 
 
-class GarbageBackend(MemoryBackend):
+class GarbageBackend(WrappingBackend):
+    """Whatever the cache holds comes back with garbage in front of it."""
+
     def get(self, key: str) -> bytes | None:
         value = super().get(key)
         return None if value is None else b"\x00garbage" + value
 
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [None if v is None else b"\x00garbage" + v for v in super().get_many(keys)]
 
-def test_garbage_in_the_cache_is_a_miss_and_is_deleted(endpoint: str, table: str) -> None:
-    backend = GarbageBackend()
+
+def test_garbage_in_the_cache_is_a_miss_and_is_deleted(
+    endpoint: str, table: str, default_backend: Backend
+) -> None:
+    backend = RecordingBackend(GarbageBackend(default_backend))
     client = cached_client(endpoint, backend)
     sent = RequestCounter(client, "GetItem")
     for _ in range(3):
         assert client.get_item(TableName=table, Key={"pk": {"S": "a"}})["Item"] == ITEM
     assert sent.count == 3
     assert momento_botocore.stats()[table]["hits"] == 0
+    assert backend.calls["delete"] == 2  # the garbage of each fill, read by the next read
 
 
-def test_a_tombstone_sends_reads_to_dynamodb_and_blocks_fills(endpoint: str, table: str) -> None:
-    backend = MemoryBackend()
+def test_a_tombstone_sends_reads_to_dynamodb_and_blocks_fills(
+    endpoint: str, table: str, default_backend: Backend
+) -> None:
+    backend = default_backend
     client = cached_client(endpoint, backend)
-    key = cache_key(ACCOUNT, REGION, table, {"pk": {"S": "a"}})
+    key = key_of(table)
     backend.set(key, encode_tombstone(), 10)
     sent = RequestCounter(client, "GetItem")
     for _ in range(3):
@@ -305,19 +335,26 @@ def test_a_tombstone_sends_reads_to_dynamodb_and_blocks_fills(endpoint: str, tab
     assert momento_botocore.stats()[table]["fills_skipped"] == 3
 
 
-def test_uncached_tables_are_left_alone(endpoint: str) -> None:
-    backend = MemoryBackend()
+def test_uncached_tables_are_left_alone(endpoint: str, default_backend: Backend) -> None:
+    backend = RecordingBackend(default_backend)
     client = cached_client(endpoint, backend, tables=("orders-*",))
-    create_table(client, "other")
-    client.put_item(TableName="other", Item={"pk": {"S": "a"}})
+    writer = plain_client(endpoint)
+    for name in ("other", "orders-1"):
+        create_table(writer, name)
+        writer.put_item(TableName=name, Item={"pk": {"S": "a"}})
     sent = RequestCounter(client, "GetItem")
     for _ in range(2):
         answer = client.get_item(TableName="other", Key={"pk": {"S": "a"}})
         assert header(answer) is None
-    assert sent.count == 2 and len(backend) == 0
+    assert sent.count == 2 and backend.calls == {}
     assert momento_botocore.stats() == {}
+    # A table of the set, on the same client and cache, is cached: the cache works.
+    answers = [client.get_item(TableName="orders-1", Key={"pk": {"S": "a"}}) for _ in range(2)]
+    assert [header(answer) for answer in answers] == ["miss", "hit"]
+    assert backend.keys == {key_of("orders-1")}
 
 
+@pytest.mark.cache_free(reason="the Stubber answers before the cache is asked")
 def test_stubber_still_works_on_a_registered_client(endpoint: str) -> None:
     client = cached_client(endpoint)
     stubbed = {"Item": {"pk": {"S": "a"}, "v": {"S": "stub"}}}
@@ -399,15 +436,20 @@ def test_registering_twice_is_harmless(endpoint: str, table: str) -> None:
     assert momento_botocore.stats()[table]["hits"] == 2
 
 
-def test_registering_with_other_settings_replaces_the_first(endpoint: str, table: str) -> None:
+def test_registering_with_other_settings_replaces_the_first(
+    endpoint: str, table: str, default_backend: Backend
+) -> None:
     session = new_session()
-    first = momento_botocore.register(session, ttl=60, backend=MemoryBackend())
-    second_backend = MemoryBackend()
+    first_backend = RecordingBackend(default_backend)
+    second_backend = RecordingBackend(default_backend)
+    first = momento_botocore.register(session, ttl=60, backend=first_backend)
     second = momento_botocore.register(session, ttl=30, backend=second_backend)
     assert second is not first
     client = session.client("dynamodb", endpoint_url=endpoint)
     client.get_item(TableName=table, Key={"pk": {"S": "a"}})
-    assert len(second_backend) == 1
+    assert first_backend.calls == {}
+    assert second_backend.writes == 1  # the fill
+    assert header(client.get_item(TableName=table, Key={"pk": {"S": "a"}})) == "hit"
 
 
 def test_registering_a_client_caches_only_that_client(endpoint: str, table: str) -> None:
@@ -434,6 +476,7 @@ def test_register_without_target_covers_every_new_session(endpoint: str, table: 
     assert header(after.get_item(TableName=table, Key={"pk": {"S": "a"}})) is None
 
 
+@pytest.mark.cache_free(reason="register() refuses before any backend is built")
 def test_register_rejects_bad_input_with_clear_errors() -> None:
     with pytest.raises(momento_botocore.ConfigurationError, match="ttl"):
         momento_botocore.register(new_session())
