@@ -29,10 +29,11 @@ ACCOUNT = "123456789012"
 
 # aiobotocore pins an older botocore than users get, so the main test environment has
 # none: this suite runs on the newest botocore, and `make test` runs
-# tests/test_aiobotocore.py in its own environment (.venv-aio). Named on the command
-# line, the module is collected anyway, and fails loudly without aiobotocore.
+# tests/test_aiobotocore.py in its own environment (.venv-aio); so does
+# tests/test_async_example.py (docs/async.md's aioboto3 example). Named on the command
+# line, a module is collected anyway, and fails loudly without aiobotocore.
 if importlib.util.find_spec("aiobotocore") is None:
-    collect_ignore = ["test_aiobotocore.py"]
+    collect_ignore = ["test_aiobotocore.py", "test_async_example.py"]
 
 
 def pytest_report_header() -> str:
