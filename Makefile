@@ -31,7 +31,7 @@ ASYNC_TESTS := tests/test_read_path.py tests/test_batch_get.py tests/test_writes
 	tests/test_unkeyable_writes.py tests/test_handler_faults.py \
 	tests/test_unwritten_tombstones.py tests/test_fault_fallbacks.py \
 	tests/test_pending_across_registrations.py tests/test_momento_read_path.py \
-	tests/test_momento_faults.py
+	tests/test_momento_faults.py tests/test_passthrough.py tests/test_fill_races.py
 MOMENTO_TESTS := tests/test_read_path.py tests/test_batch_get.py tests/test_writes.py
 
 .PHONY: demo test test-aio test-compat lint typecheck bench clean
@@ -83,7 +83,7 @@ test-compat: $(FLOOR_STAMP) $(CLI_STAMP)
 # The async driver: its own tests, then the behavioural suites through it (asyncio debug
 # mode: a callback of ours that blocks the loop fails the test).
 test-aio: $(AIO_STAMP)
-	$(AIO_BIN)/python -m pytest -q tests/test_aiobotocore.py
+	$(AIO_BIN)/python -m pytest -q tests/test_aiobotocore.py tests/test_async_example.py
 	$(AIO_BIN)/python -m pytest -q --driver=async $(ASYNC_TESTS)
 	$(AIO_BIN)/python -m pytest -q --driver=async --default-backend=momento $(MOMENTO_TESTS)
 

@@ -11,7 +11,7 @@ first found of:
    key through botocore's own endpoint settings (``AWS_ENDPOINT_URL_STS``...);
    a failure is remembered for ``retry_after`` seconds.
 
-A table ARN names its owner and wins over all of these (see policy.py). It is
+A table ARN names its owner and wins over all of these (see core/reads.py). It is
 found on a client's first call and remembered per client: never a network call
 on the hit path. A client whose account cannot be found runs uncached.
 """

@@ -10,7 +10,7 @@ length-delimited encoding, so distinct (account, region, table, key) never share
 
 Which inputs get a key at all is a safety rule, not a convenience. A read whose
 key cannot be made passes through to DynamoDB (which answers, or gives its own
-error); a write whose key cannot be made fences its whole table (hooks.py). So
+error); a write whose key cannot be made fences its whole table (core/engine.py, pending.py). So
 the codec refuses anything real DynamoDB might reject (a read of it must not be
 answered from the cache), and maps every spelling DynamoDB accepts to the one
 canonical form DynamoDB stores (a write in any spelling must replace that entry):

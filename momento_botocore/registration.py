@@ -141,6 +141,8 @@ class Registration:
         with _LOCK:
             if _OWNERS.get(emitter) is self:
                 return
+            if self._backend is None and not _is_async(emitter):
+                return  # an async backend only: botocore sessions are left alone
             driver: Any = self._aio_driver() if _is_async(emitter) else self._sync_driver()
             driver.install(emitter)
             _OWNERS[emitter] = self
@@ -148,10 +150,7 @@ class Registration:
 
     def _initialize_session(self, session: Any) -> None:
         """botocore initializer: called for every new botocore (and aiobotocore) session."""
-        emitter = session.get_component("event_emitter")
-        if self._backend is None and not _is_async(emitter):
-            return  # an async backend only: botocore sessions are left alone
-        self._install(emitter)
+        self._install(session.get_component("event_emitter"))
 
 
 def _is_async(obj: Any) -> bool:
@@ -197,7 +196,8 @@ def _find_emitter(target: Any) -> Any:
     if hasattr(target, "events") and hasattr(target, "_session"):
         return target.events  # boto3.Session
     raise ConfigurationError(
-        "register() takes a boto3 Session, a botocore Session, a DynamoDB client or None, "
+        "register() takes a boto3, botocore, aioboto3 or aiobotocore Session, a DynamoDB "
+        "client (botocore or aiobotocore) or None, "
         f"got {type(target).__name__}"
     )
 

@@ -234,6 +234,18 @@ def test_parameter_errors_caught_by_botocore_are_unchanged(endpoint: str, table:
         client.get_item(TableName=table)
 
 
+@pytest.mark.cache_free(reason="a request the cache does not understand is never looked up")
+def test_a_get_item_with_a_parameter_the_cache_does_not_know_passes_through(
+    endpoint: str, table: str
+) -> None:
+    """Not understood: untouched, counted as a bypass; botocore's own error stands."""
+    client = cached_client(endpoint)
+    with pytest.raises(botocore.exceptions.ParamValidationError, match="NotAParameter"):
+        client.get_item(TableName=table, Key={"pk": {"S": "a"}}, NotAParameter=1)
+    assert momento_botocore.stats()[table]["bypasses"] == 1
+    assert header(client.get_item(TableName=table, Key={"pk": {"S": "a"}})) == "miss"
+
+
 def test_throttling_reaches_the_caller_unchanged_and_is_not_cached(
     endpoint: str, table: str, default_backend: Backend
 ) -> None:
