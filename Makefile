@@ -89,8 +89,10 @@ test-aio: $(AIO_STAMP)
 
 # The benchmarks live outside the package (benchmarks/); pass options with
 # BENCH_ARGS, e.g. make bench BENCH_ARGS="--quick --only hit".
-bench: $(STAMP)
+bench: $(STAMP) $(AIO_STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+	# The async driver's hit against aiobotocore's floor (and the sync one beside it).
+	$(AIO_BIN)/python -m benchmarks.async_hit $(filter --quick,$(BENCH_ARGS))
 
 clean:
 	rm -rf $(VENV) $(AIO_VENV) $(FLOOR_VENV) $(CLI_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -109,7 +109,7 @@ def _sync_samples(rounds: int, block: int) -> dict[str, list[float]]:
     session = boto3.Session(region_name=REGION, **CREDENTIALS)
     momento_botocore.register(session, ttl=3600, backend=_filled(item), account_id=ACCOUNT)
     hit = session.client("dynamodb", endpoint_url=NOWHERE)
-    calls = {
+    calls: dict[str, Callable[[], Any]] = {
         "floor": lambda: floor.get_item(TableName=TABLE, Key=KEY),
         "hit": lambda: hit.get_item(TableName=TABLE, Key=KEY),
     }
