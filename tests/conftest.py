@@ -98,10 +98,12 @@ def _clean_registrations() -> Iterator[None]:
 DRIVER = ["sync"]
 
 
-def new_session() -> Any:
-    """A boto3 Session; with ``--driver=async``, an aiobotocore session that looks like
-    one (tests/aio_facade.py): the same test then runs through the async driver."""
-    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+def new_session(*, from_environment: bool = False, **credentials: str) -> Any:
+    """A boto3 Session (with the test credentials unless given, or the environment's);
+    with ``--driver=async``, an aioboto3 session that looks like one
+    (tests/aio_facade.py): the same test then runs through the async driver."""
+    if not credentials and not from_environment:
+        credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     if DRIVER[0] == "async":
         from aio_facade import AioSessionFacade
 

@@ -11,7 +11,6 @@ import uuid
 from collections import namedtuple
 from typing import Any
 
-import boto3
 import botocore
 import pytest
 from botocore.credentials import ReadOnlyCredentials
@@ -47,7 +46,7 @@ def role_credentials(endpoint: str, account: str) -> dict[str, str]:
 def seed_orders(endpoint: str, credentials: dict[str, str], owner: str, **extra: Any) -> None:
     """The account's own table ``orders`` with one item, written uncached (call before
     registering: a write through a cached client leaves a tombstone, no fills for a while)."""
-    client = boto3.Session(region_name=REGION, **credentials).client(
+    client = new_session(**credentials).client(
         "dynamodb", endpoint_url=endpoint
     )
     create_table(client, "orders", hash_key=("id", "S"), **extra)
@@ -55,7 +54,7 @@ def seed_orders(endpoint: str, credentials: dict[str, str], owner: str, **extra:
 
 
 def client_of(endpoint: str, credentials: dict[str, str]) -> Any:
-    return boto3.Session(region_name=REGION, **credentials).client(
+    return new_session(**credentials).client(
         "dynamodb", endpoint_url=endpoint
     )
 
@@ -144,7 +143,7 @@ def test_the_stream_side_keys_records_by_the_account_of_their_table(endpoint: st
     backend = momento_botocore.MemoryBackend()
     registration = momento_botocore.register(None, ttl=60, backend=backend)
     client_a = client_of(endpoint, credentials_a)
-    session_a = boto3.Session(region_name=REGION, **credentials_a)
+    session_a = new_session(**credentials_a)
     tailer = StreamTailer(
         make_handler(registration.config, backend=backend),
         table="orders",
@@ -177,7 +176,7 @@ def test_a_client_whose_account_cannot_be_found_runs_uncached_and_says_so_once(
     endpoint: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", NOWHERE)  # STS unreachable
-    session = boto3.Session(region_name=REGION, **unique_credentials())
+    session = new_session(**unique_credentials())
     registration = momento_botocore.register(session, ttl=60, backend=MemoryBackend())
     client = session.client("dynamodb", endpoint_url=endpoint)
     create_table(client, "items")
@@ -199,13 +198,13 @@ def test_a_write_by_a_client_of_unknown_account_leaves_no_stale_entry(
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", NOWHERE)  # STS unreachable
     backend = MemoryBackend()
-    known = boto3.Session(region_name=REGION, **unique_credentials())
+    known = new_session(**unique_credentials())
     momento_botocore.register(known, ttl=60, backend=backend, account_id=ACCOUNT)
     reader = known.client("dynamodb", endpoint_url=endpoint)
     create_table(reader, "items")
     reader.put_item(TableName="items", Item={"pk": {"S": "a"}, "v": {"S": "old"}})
     reader.get_item(TableName="items", Key={"pk": {"S": "a"}})  # cached
-    unknown = boto3.Session(region_name=REGION, **unique_credentials())
+    unknown = new_session(**unique_credentials())
     momento_botocore.register(unknown, ttl=60, backend=backend)
     writer = unknown.client("dynamodb", endpoint_url=endpoint)
     writer.put_item(TableName="items", Item={"pk": {"S": "a"}, "v": {"S": "new"}})
@@ -219,7 +218,7 @@ def test_the_account_id_setting_needs_no_sts(
     endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", NOWHERE)
-    session = boto3.Session(region_name=REGION, **unique_credentials())
+    session = new_session(**unique_credentials())
     backend = MemoryBackend()
     momento_botocore.register(session, ttl=60, backend=backend, account_id=ACCOUNT)
     client = session.client("dynamodb", endpoint_url=endpoint)
@@ -240,7 +239,7 @@ def test_the_account_botocores_credentials_carry_needs_no_sts(
     for name, value in unique_credentials().items():
         monkeypatch.setenv(name.upper(), value)
     monkeypatch.setenv("AWS_ACCOUNT_ID", ACCOUNT)
-    session = boto3.Session(region_name=REGION)
+    session = new_session(from_environment=True)
     backend = MemoryBackend()
     momento_botocore.register(session, ttl=60, backend=backend)
     client = session.client("dynamodb", endpoint_url=endpoint)
