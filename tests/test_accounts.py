@@ -46,17 +46,13 @@ def role_credentials(endpoint: str, account: str) -> dict[str, str]:
 def seed_orders(endpoint: str, credentials: dict[str, str], owner: str, **extra: Any) -> None:
     """The account's own table ``orders`` with one item, written uncached (call before
     registering: a write through a cached client leaves a tombstone, no fills for a while)."""
-    client = new_session(**credentials).client(
-        "dynamodb", endpoint_url=endpoint
-    )
+    client = new_session(**credentials).client("dynamodb", endpoint_url=endpoint)
     create_table(client, "orders", hash_key=("id", "S"), **extra)
     client.put_item(TableName="orders", Item={**KEY, "owner": {"S": owner}})
 
 
 def client_of(endpoint: str, credentials: dict[str, str]) -> Any:
-    return new_session(**credentials).client(
-        "dynamodb", endpoint_url=endpoint
-    )
+    return new_session(**credentials).client("dynamodb", endpoint_url=endpoint)
 
 
 def owner_of(answer: dict[str, Any]) -> str | None:

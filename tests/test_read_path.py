@@ -496,7 +496,10 @@ def test_register_rejects_bad_input_with_clear_errors() -> None:
         momento_botocore.register(new_session(), ttl=100_000)
     with pytest.raises(momento_botocore.ConfigurationError, match="'s3'"):
         momento_botocore.register(new_session().client("s3"), ttl=60)
-    with pytest.raises(momento_botocore.ConfigurationError, match="takes a boto3, botocore, aioboto3 or aiobotocore Session"):
+    with pytest.raises(
+        momento_botocore.ConfigurationError,
+        match="takes a boto3, botocore, aioboto3 or aiobotocore Session",
+    ):
         momento_botocore.register(object(), ttl=60)
     with pytest.raises(momento_botocore.ConfigurationError, match="lacks"):
         momento_botocore.register(new_session(), ttl=60, backend=object())  # type: ignore[arg-type]
