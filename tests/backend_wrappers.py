@@ -95,11 +95,12 @@ class HeldBackend(WrappingBackend):
 
 class HeldCall:
     """Runs ``call`` in a thread that stops at the first :meth:`hold` it reaches, until
-    the test calls :meth:`finish`. A hold reached from any other thread (the test's own
+    the test calls :meth:`finish`. A hold reached from the test's own thread (its
     writes, say) does nothing, so it can be registered on a shared backend or emitter."""
 
     def __init__(self, call: Callable[[], Any]) -> None:
         self._call = call
+        self._owner = threading.current_thread()  # the test's: its writes are never held
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._armed = True
         self._held = threading.Event()
@@ -107,7 +108,9 @@ class HeldCall:
         self._result: list[Any] = []
 
     def hold(self, *_: Any, **__: Any) -> None:
-        if threading.current_thread() is not self._thread or not self._armed:
+        # The call's own thread; with the async driver, a worker thread of the event loop
+        # (a blocking backend runs in those): anything but the test's thread.
+        if threading.current_thread() is self._owner or not self._armed:
             return
         self._armed = False
         self._held.set()
