@@ -26,10 +26,10 @@ from benchmarks.harness import Samples, Variant, measure, median, ratio
 from benchmarks.model import BenchResult, Figure, Goal
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.config import CacheConfig
+from momento_botocore.core.entries import Entry, EntryKind, encode_item
+from momento_botocore.core.keys import cache_key
 from momento_botocore.counters import STATS
 from momento_botocore.demo.local import ACCOUNT, REGION, new_session, sample_item
-from momento_botocore.entries import Entry, EntryKind, encode_item
-from momento_botocore.keys import cache_key
 
 TABLE = "bench-items"
 PK = "user-42"
@@ -289,10 +289,10 @@ def _alone(
 ) -> dict[str, float]:
     """Each piece alone in a tight loop (best of 5 repeats, gc off as timeit does)."""
     from momento_botocore.core.call import GET_KEY
+    from momento_botocore.core.entries import decode
+    from momento_botocore.core.keys import parse_table
     from momento_botocore.counters import Stats
     from momento_botocore.drivers.sync import SyncDriver
-    from momento_botocore.entries import decode
-    from momento_botocore.keys import parse_table
 
     client = new_session().client("dynamodb", endpoint_url=_NOWHERE)
     model = client.meta.service_model.operation_model("GetItem")

@@ -12,9 +12,9 @@ from conftest import ACCOUNT
 from hypothesis import given
 from hypothesis import strategies as st
 
-from momento_botocore import entries, keys
-from momento_botocore.entries import EntryKind, decode, encode_item
-from momento_botocore.keys import cache_key, parse_table
+from momento_botocore.core import entries, keys
+from momento_botocore.core.entries import EntryKind, decode, encode_item
+from momento_botocore.core.keys import cache_key, parse_table
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "keys.json").read_text("utf-8"))
 

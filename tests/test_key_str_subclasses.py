@@ -11,8 +11,9 @@ import pytest
 from conftest import ACCOUNT, create_table, new_session
 
 import momento_botocore
-from momento_botocore import MemoryBackend, keys
-from momento_botocore.keys import cache_key, cache_keys, parse_table
+from momento_botocore import MemoryBackend
+from momento_botocore.core import keys
+from momento_botocore.core.keys import cache_key, cache_keys, parse_table
 
 
 class Status(str, Enum):  # the classic pattern: format() gives "Status.ACTIVE", not the text

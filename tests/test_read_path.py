@@ -18,8 +18,8 @@ from conftest import ACCOUNT, REGION, RequestCounter, canned_response, create_ta
 
 import momento_botocore
 from momento_botocore import MemoryBackend
-from momento_botocore.entries import encode_tombstone
-from momento_botocore.keys import cache_key
+from momento_botocore.core.entries import encode_tombstone
+from momento_botocore.core.keys import cache_key
 
 ITEM = {
     "pk": {"S": "a"},

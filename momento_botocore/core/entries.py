@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from momento_botocore.keys import binary_value
+from momento_botocore.core.keys import binary_value
 
 FORMAT_TAG = b"mbe1"
 
