@@ -32,17 +32,16 @@ from momento_botocore.accounts import ClientAccounts
 from momento_botocore.backends.base import Entry
 from momento_botocore.config import MAX_TTL_SECONDS, CacheConfig, TableSettings
 from momento_botocore.core.call import BatchCall, GetCall, WriteCall
-from momento_botocore.core.entries import (
-    EntryKind,
+from momento_botocore.core.entries import EntryKind, encode_absent, encode_item, encode_tombstone
+from momento_botocore.core.fastpath import (
+    PLAN_MEMO_SIZE,
+    BoundedLRU,
+    cache_key,
     decode,
-    encode_absent,
-    encode_item,
-    encode_tombstone,
+    plan_token,
     remembered_items,
 )
-from momento_botocore.core.fastpath import PLAN_MEMO_SIZE, BoundedLRU, plan_token
 from momento_botocore.core.integrity import all_keys_match, key_matches
-from momento_botocore.core.keys import cache_key
 from momento_botocore.core.projection import PROJECTION_PARAMS
 from momento_botocore.core.reads import (
     CACHE_HEADER,
