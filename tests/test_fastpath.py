@@ -13,8 +13,9 @@ import pytest
 from conftest import ACCOUNT
 from hypothesis import given
 from hypothesis import strategies as st
+from test_entries import attribute_values
 
-from momento_botocore.core import entries, fastpath, keys
+from momento_botocore.core import entries, fastpath, integrity, keys
 from momento_botocore.core.entries import EntryKind, encode_item
 from momento_botocore.core.fastpath import (
     BoundedLRU,
@@ -400,3 +401,34 @@ def test_items_nested_deeper_than_dynamodb_allows_are_decoded_every_time() -> No
     shallow = {"pk": {"S": "a"}, "deep": deep["L"][0]}  # exactly as deep as allowed
     decode(encode_item(shallow))
     assert encode_item(shallow) in fastpath._ITEMS
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=8), attribute_values, max_size=5))
+def test_random_items_decode_as_the_pure_decoder_does_when_remembered(
+    item: dict[str, Any],
+) -> None:
+    data = encode_item(item)
+    expected = entries.decode(data)
+    assert expected is not None and expected.item is not None
+    first = decode(data)
+    assert first == expected and list(first.item) == list(expected.item)  # same order
+    again = decode(data)
+    assert again == expected and again.item is not first.item
+    (remembered,) = remembered_items([data])
+    assert remembered == expected.item
+
+
+@pytest.mark.parametrize(
+    ("items", "key_list"),
+    [
+        ([{"pk": {"S": "a"}, "v": {"N": "1"}}], [{"pk": {"S": "a"}}]),
+        ([{"pk": {"N": "1.0"}}], [{"pk": {"N": "1"}}]),  # the codec's equality
+        ([{"pk": {"S": "a"}}], [{"pk": {"S": "b"}}]),
+        ([{"v": {"S": "a"}}], [{"pk": {"S": "a"}}]),
+        ([{"pk": {"S": "a"}, "sk": {"N": "1"}}], [{"sk": {"N": "01"}, "pk": {"S": "a"}}]),
+        ([{"pk": {"S": "a"}}, {"pk": {"S": "b"}}], [{"pk": {"S": "a"}}, {"pk": {"S": "c"}}]),
+        ([], []),
+    ],
+)
+def test_all_keys_match_as_the_integrity_check_does(items: Any, key_list: Any) -> None:
+    assert fastpath.all_keys_match(items, key_list) == integrity.all_keys_match(items, key_list)

@@ -36,12 +36,13 @@ from momento_botocore.core.entries import EntryKind, encode_absent, encode_item,
 from momento_botocore.core.fastpath import (
     PLAN_MEMO_SIZE,
     BoundedLRU,
+    all_keys_match,
     cache_key,
     decode,
     plan_token,
     remembered_items,
 )
-from momento_botocore.core.integrity import all_keys_match, key_matches
+from momento_botocore.core.integrity import key_matches
 from momento_botocore.core.projection import PROJECTION_PARAMS
 from momento_botocore.core.reads import (
     CACHE_HEADER,

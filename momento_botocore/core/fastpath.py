@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
-from momento_botocore.core import entries, keys
+from momento_botocore.core import entries, integrity, keys
 from momento_botocore.core.entries import Entry, EntryKind
 from momento_botocore.core.keys import BinaryText, TableRef
 
@@ -244,10 +245,10 @@ def _remembered_keys(
     if memo is None:
         return None
     try:
-        values = [key[name] for key in key_list]
+        values = list(map(itemgetter(name), key_list))
         if set(map(len, key_list)) != {1} or set(map(len, values)) != {1}:
             return None  # extra attributes or types: not this fast path's business
-        raws = [value[tag] for value in values]
+        raws = list(map(itemgetter(tag), values))
         if not _RAW_TYPES.issuperset(map(type, raws)):
             return None  # the memo holds exact str and bytes values only
         found = list(map(memo.get, raws))
@@ -261,14 +262,18 @@ def _remembered_keys(
 # An ITEM entry is decoded and checked once; the memo keeps, by the entry's bytes, a
 # template of its item, and every hit gets a new item built from it: new dicts and
 # lists all the way down, immutable values (str, bytes, bool) shared. Callers and
-# boto3 may change what they get in place. A template is the item as a tuple of
-# (name, type, value) triples: maps as templates of their own, lists as tuples of
-# (type, value) pairs, sets as tuples.
+# boto3 may change what they get in place.
+#
+# A template is the item as (name, type, value, copy) entries: ``copy`` is None for
+# an immutable value (shared as it is), else the function that makes a new value:
+# fresh_item for a map (``value`` is its template), _fresh_list for a list (``value``
+# is its members as (type, value, copy)), list for a set (``value`` is a tuple).
 
 #: Attribute types whose value is immutable (str, bytes or bool): shared by every copy.
 _SHARED = frozenset({"S", "N", "B", "BOOL", "NULL"})
 
-Template = tuple[tuple[str, str, Any], ...]
+Copy = Callable[[Any], Any]
+Template = tuple[tuple[str, str, Any, "Copy | None"], ...]
 
 _ITEMS: BoundedLRU[bytes, Template] = BoundedLRU(MEMO_SIZE)
 
@@ -299,59 +304,69 @@ def remembered_items(values: list[bytes | None]) -> list[dict[str, Any] | None]:
     """
     get = _ITEMS.get
     try:
-        templates = [get(value) for value in values]  # type: ignore[arg-type]
+        templates = list(map(get, values))  # type: ignore[arg-type]
     except TypeError:  # a value that is not bytes (and unhashable)
         templates = [get(value) if type(value) is bytes else None for value in values]
+    if None not in templates:
+        return list(map(fresh_item, templates))  # type: ignore[arg-type]
     return [None if template is None else fresh_item(template) for template in templates]
+
+
+def fresh_item(template: Template) -> dict[str, Any]:
+    """A new item (or map) built from its template."""
+    # Loops, not comprehensions: before Python 3.12 each comprehension makes a function.
+    item = {}
+    for name, tag, value, copy in template:
+        item[name] = {tag: value} if copy is None else {tag: copy(value)}
+    return item
+
+
+def _fresh_list(members: tuple[tuple[str, Any, Copy | None], ...]) -> list[dict[str, Any]]:
+    values = []
+    for tag, value, copy in members:
+        values.append({tag: value} if copy is None else {tag: copy(value)})
+    return values
 
 
 def template_of(item: dict[str, Any], depth: int = 0) -> Template:
     """The template of a checked item (or map) in wire format. Raises ValueError for
     one nested deeper than DynamoDB allows: building it could exhaust the stack."""
     return tuple(
-        (name, tag, _template_value(tag, raw, depth))
+        (name, *_template_value(tag, raw, depth))
         for name, value in item.items()
         for tag, raw in value.items()
     )
 
 
-def _template_value(tag: str, raw: Any, depth: int) -> Any:
+def _template_value(tag: str, raw: Any, depth: int) -> tuple[str, Any, Copy | None]:
+    """``(type, value, copy)`` of one attribute value (see Template)."""
     if tag in _SHARED:
-        return raw
+        return tag, raw, None
     if depth >= MAX_DEPTH:
         raise ValueError("nested deeper than DynamoDB allows")
     if tag == "M":
-        return template_of(raw, depth + 1)
+        return tag, template_of(raw, depth + 1), fresh_item
     if tag == "L":
-        return tuple(
-            (member_tag, _template_value(member_tag, member_raw, depth + 1))
+        members = tuple(
+            _template_value(member_tag, member_raw, depth + 1)
             for member in raw
             for member_tag, member_raw in member.items()
         )
-    return tuple(raw)  # SS, NS, BS
+        return tag, members, _fresh_list
+    return tag, tuple(raw), list  # SS, NS, BS
 
 
-def fresh_item(template: Template) -> dict[str, Any]:
-    """A new item (or map) built from a template."""
-    return {
-        name: {tag: raw} if tag in _SHARED else _fresh_value(tag, raw)
-        for name, tag, raw in template
-    }
-
-
-def _fresh_value(tag: str, raw: Any) -> dict[str, Any]:
-    if tag == "M":
-        return {"M": fresh_item(raw)}
-    if tag == "L":
-        return {
-            "L": [
-                {member_tag: member_raw}
-                if member_tag in _SHARED
-                else _fresh_value(member_tag, member_raw)
-                for member_tag, member_raw in raw
-            ]
-        }
-    return {tag: list(raw)}  # SS, NS, BS
+def all_keys_match(items: list[dict[str, Any]], key_list: list[Mapping[str, Any]]) -> bool:
+    """:func:`integrity.all_keys_match`, first by plain equality of the key attributes
+    (the usual batch of hits: every item holds its key exactly as requested)."""
+    if key_list:
+        try:
+            pick = itemgetter(*key_list[0])
+            if list(map(pick, items)) == list(map(pick, key_list)):
+                return True
+        except (KeyError, TypeError):  # an item without the attribute, an odd key
+            pass
+    return integrity.all_keys_match(items, key_list)
 
 
 def forget() -> None:
