@@ -2,6 +2,8 @@
 
 Both on the same registered client. The ratio says what a 100-key batch hit
 costs in GetItem hits; divided by 100 it is the cost of one key within a batch.
+Next to it, what each key beyond the first costs: the 100-key batch against a
+1-key batch, measured in the same rounds.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import statistics
 import time
 from typing import Any
 
-from benchmarks.compiled_builders import use_compiled, use_plain
 from benchmarks.context import BenchContext
 from benchmarks.harness import Samples, Variant, measure, median, quartiles, ratio, ratio_figure
 from benchmarks.model import BenchResult, Figure, Goal, unavailable
@@ -86,14 +87,11 @@ def run(ctx: BenchContext) -> BenchResult:
         if len(answer["Responses"].get(TABLE, [])) != KEYS:
             raise RuntimeError("batch benchmark: the all-hits batch did not return every item")
         rounds, block = (6, 4) if ctx.quick else (30, 6)
-        compiled = {"enter": use_compiled, "exit": use_plain}  # the builders before issue 12
         samples = measure(
             [
                 Variant("batch hit", batch),
                 Variant("GetItem hit", one),
                 Variant("1-key batch hit", batch_of_one),
-                Variant("batch hit, compiled builders", batch, **compiled),
-                Variant("1-key batch hit, compiled builders", batch_of_one, **compiled),
             ],
             rounds=rounds,
             block=block,
@@ -125,8 +123,7 @@ def run(ctx: BenchContext) -> BenchResult:
             "GetItem hits",
         )
     )
-    for builders in ("", ", compiled builders"):
-        result.figures.append(_beyond_the_first(samples, builders))
+    result.figures.append(_beyond_the_first(samples))
     result.figures.append(
         ratio_figure(
             "batch",
@@ -141,24 +138,22 @@ def run(ctx: BenchContext) -> BenchResult:
     return result
 
 
-def _beyond_the_first(samples: Samples, builders: str) -> Figure:
+def _beyond_the_first(samples: Samples) -> Figure:
     """(batch of KEYS - batch of 1) / (KEYS - 1), paired per round: what each further
     key of an all-hit batch costs."""
     per_key = [
         (many - one) / (KEYS - 1) * 1e6
-        for many, one in zip(
-            samples[f"batch hit{builders}"], samples[f"1-key batch hit{builders}"], strict=True
-        )
+        for many, one in zip(samples["batch hit"], samples["1-key batch hit"], strict=True)
     ]
     q1, q3 = quartiles(per_key)
     return Figure(
         "batch",
-        f"{PER_KEY_NAME}{builders}",
+        PER_KEY_NAME,
         value=statistics.median(per_key),
         unit="us",
         absolute={
-            f"batch of {KEYS}": median(samples, f"batch hit{builders}") * 1e6,
-            "batch of 1": median(samples, f"1-key batch hit{builders}") * 1e6,
+            f"batch of {KEYS}": median(samples, "batch hit") * 1e6,
+            "batch of 1": median(samples, "1-key batch hit") * 1e6,
         },
         goal=PER_KEY_GOAL,
         note=f"quartiles {q1:.2f}-{q3:.2f} us",

@@ -21,7 +21,6 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
-from benchmarks.compiled_builders import use_compiled, use_plain
 from benchmarks.context import BenchContext
 from benchmarks.harness import Samples, Variant, measure, median, ratio
 from benchmarks.model import BenchResult, Figure, Goal
@@ -99,33 +98,26 @@ def run(ctx: BenchContext) -> BenchResult:
     item = sample_item(PK)
     ops = hit_clients(item)
     rounds, block = (15, 40) if ctx.quick else (151, 40)
-    compiled = [  # the builders before issue 12, side by side (benchmarks/compiled_builders.py)
-        Variant(f"{name}, compiled builders", ops[name], enter=use_compiled, exit=use_plain)
-        for name in ("client hit", "Table hit")
-    ]
     samples = measure(
-        [*(Variant(name, op) for name, op in ops.items()), *compiled],
+        [Variant(name, op) for name, op in ops.items()],
         rounds=rounds,
         block=block,
         progress=ctx.progress("hit path"),
         clock=time.thread_time,
     )
     result = BenchResult("hit")
-    for kind, builders in [
-        (k, b) for k in ("client", "Table") for b in ("", ", compiled builders")
-    ]:
-        r = ratio(samples, f"{kind} hit{builders}", f"{kind} floor")
+    for kind in ("client", "Table"):
+        r = ratio(samples, f"{kind} hit", f"{kind} floor")
         result.figures.append(
             Figure(
                 "hit",
-                f"GetItem hit{builders} / floor "
-                f"({'low-level client' if kind == 'client' else 'Table'})",
+                f"GetItem hit / floor ({'low-level client' if kind == 'client' else 'Table'})",
                 ratio=r.value,
                 ratio_q1=r.q1,
                 ratio_q3=r.q3,
                 unit="us/call",
                 absolute={
-                    "hit": median(samples, f"{kind} hit{builders}") * 1e6,
+                    "hit": median(samples, f"{kind} hit") * 1e6,
                     "floor": median(samples, f"{kind} floor") * 1e6,
                 },
                 goal=GOAL,
