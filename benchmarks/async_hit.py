@@ -29,9 +29,9 @@ from botocore.awsrequest import AWSResponse
 
 import momento_botocore
 from momento_botocore.backends.memory import MemoryBackend
+from momento_botocore.core.entries import encode_item
+from momento_botocore.core.keys import cache_key
 from momento_botocore.demo.local import ACCOUNT, REGION, sample_item
-from momento_botocore.entries import encode_item
-from momento_botocore.keys import cache_key
 
 TABLE = "bench-items"
 PK = "user-42"

@@ -19,9 +19,9 @@ from benchmarks.harness import Variant, measure, median, ratio
 from benchmarks.model import BenchResult, Figure, Goal
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.config import CacheConfig
+from momento_botocore.core.entries import encode_item
+from momento_botocore.core.keys import cache_key
 from momento_botocore.demo.local import ACCOUNT, REGION, sample_item
-from momento_botocore.entries import encode_item
-from momento_botocore.keys import cache_key
 
 TABLE = "bench-stream"
 STREAM_ARN = f"arn:aws:dynamodb:{REGION}:123456789012:table/{TABLE}/stream/2026-01-01T00:00:00.000"

@@ -15,8 +15,8 @@ from benchmarks.context import BenchContext
 from benchmarks.harness import Variant, measure, median, ratio_figure
 from benchmarks.model import BenchResult, Figure, Goal
 from momento_botocore.backends.memory import MemoryBackend
+from momento_botocore.core.keys import cache_key
 from momento_botocore.demo.local import ACCOUNT, REGION, create_table, new_session, sample_item
-from momento_botocore.keys import cache_key
 
 TABLE = "bench-miss"
 PK = "user-7"

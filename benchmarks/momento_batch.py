@@ -32,9 +32,9 @@ from momento import CredentialProvider  # noqa: E402
 
 from momento_botocore.backends.momento import MomentoBackend  # noqa: E402
 from momento_botocore.backends.momento_async import AsyncMomentoBackend  # noqa: E402
+from momento_botocore.core.entries import encode_item  # noqa: E402
+from momento_botocore.core.keys import cache_key  # noqa: E402
 from momento_botocore.demo.local import ACCOUNT, REGION, sample_item  # noqa: E402
-from momento_botocore.entries import encode_item  # noqa: E402
-from momento_botocore.keys import cache_key  # noqa: E402
 from momento_botocore.testing import DEFAULT_CACHE  # noqa: E402
 
 #: A busy machine must not turn a slow lookup into a failure.

@@ -19,9 +19,9 @@ from benchmarks.context import BenchContext
 from benchmarks.harness import Variant, measure, ratio_figure
 from benchmarks.model import BenchResult, Figure, unavailable
 from momento_botocore.backends.memory import MemoryBackend
+from momento_botocore.core.entries import encode_item
+from momento_botocore.core.keys import cache_key
 from momento_botocore.demo.local import ACCOUNT, REGION, new_session, sample_item
-from momento_botocore.entries import encode_item
-from momento_botocore.keys import cache_key
 
 TABLE = "bench-items"
 PK = "user-42"

@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from momento_botocore.keys import is_account
+from momento_botocore.core.keys import is_account
 from momento_botocore.log import logger
 
 #: Seconds before a client (or access key) whose account could not be found is tried again.

@@ -41,8 +41,8 @@ from typing import Any
 
 from momento_botocore.backends.base import Backend, bulk_set
 from momento_botocore.config import CacheConfig, TableSettings
-from momento_botocore.entries import EntryKind, encode_absent, encode_item, encode_tombstone
-from momento_botocore.keys import cache_key, parse_table
+from momento_botocore.core.entries import EntryKind, encode_absent, encode_item, encode_tombstone
+from momento_botocore.core.fastpath import cache_key, parse_table
 
 logger = logging.getLogger("momento_botocore.streams")
 

@@ -14,8 +14,8 @@ import momento_botocore
 from momento_botocore.backends.base import Backend
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.config import CacheConfig
-from momento_botocore.entries import Entry, decode
-from momento_botocore.keys import cache_key
+from momento_botocore.core.entries import Entry, decode
+from momento_botocore.core.keys import cache_key
 from momento_botocore.streams import make_handler
 from momento_botocore.tailer import TRIM_HORIZON, StreamTailer
 

@@ -20,8 +20,8 @@ from conftest import ACCOUNT, REGION, RequestCounter, create_table, new_session
 import momento_botocore
 from momento_botocore.accounts import CallerAccounts, ClientAccounts
 from momento_botocore.backends import MemoryBackend
-from momento_botocore.entries import EntryKind, decode
-from momento_botocore.keys import cache_key
+from momento_botocore.core.entries import EntryKind, decode
+from momento_botocore.core.keys import cache_key
 from momento_botocore.streams import make_handler
 from momento_botocore.tailer import TRIM_HORIZON, StreamTailer
 

@@ -13,7 +13,7 @@ from conftest import ACCOUNT, RequestCounter, canned_response, create_table, new
 
 import momento_botocore
 from momento_botocore import MemoryBackend
-from momento_botocore.keys import cache_key
+from momento_botocore.core.keys import cache_key
 
 N = 10
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/users"

@@ -7,8 +7,8 @@ from typing import Any
 from conftest import ACCOUNT
 
 from momento_botocore.config import CacheConfig
+from momento_botocore.core.keys import cache_key
 from momento_botocore.core.reads import BatchPlan, Bypass, plan_batch_get
-from momento_botocore.keys import cache_key
 
 CONFIG = CacheConfig(ttl=60, tables=("cached*",))
 

@@ -15,8 +15,8 @@ import pytest
 
 from momento_botocore.config import CacheConfig
 from momento_botocore.core.engine import INVALIDATION, RETRY, CacheWrites, Engine
+from momento_botocore.core.entries import EntryKind, decode, encode_item, encode_tombstone
 from momento_botocore.counters import Stats
-from momento_botocore.entries import EntryKind, decode, encode_item, encode_tombstone
 from momento_botocore.identity import SameObject
 
 ACCOUNT = "123456789012"

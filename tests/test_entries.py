@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from momento_botocore.entries import (
+from momento_botocore.core.entries import (
     EntryKind,
     decode,
     encode_absent,

@@ -25,8 +25,8 @@ from conftest import ACCOUNT, REGION, create_table, new_session
 import momento_botocore
 from momento_botocore import CacheConfig
 from momento_botocore.backends import Backend
-from momento_botocore.entries import EntryKind, decode, encode_item, encode_tombstone
-from momento_botocore.keys import cache_key
+from momento_botocore.core.entries import EntryKind, decode, encode_item, encode_tombstone
+from momento_botocore.core.keys import cache_key
 
 TABLE = "items"
 KEY = {"pk": {"S": "a"}}  # the key the race is about

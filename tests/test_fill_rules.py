@@ -11,9 +11,9 @@ from moto import mock_aws
 
 import momento_botocore
 from momento_botocore import CacheConfig, MemoryBackend
+from momento_botocore.core.entries import decode, encode_absent, encode_item
+from momento_botocore.core.keys import cache_key
 from momento_botocore.drivers.sync import SyncDriver as ReadHooks
-from momento_botocore.entries import decode, encode_absent, encode_item
-from momento_botocore.keys import cache_key
 
 
 class FakeClock:

@@ -14,9 +14,9 @@ from momento_botocore import CacheConfig, MemoryBackend
 from momento_botocore.backends import Backend, CircuitBreakerBackend
 from momento_botocore.backends.momento import MomentoBackend
 from momento_botocore.breaker import BreakerState, CircuitBreaker
-from momento_botocore.entries import EntryKind, decode, encode_item
-from momento_botocore.integrity import key_matches
-from momento_botocore.keys import cache_key
+from momento_botocore.core.entries import EntryKind, decode, encode_item
+from momento_botocore.core.integrity import key_matches
+from momento_botocore.core.keys import cache_key
 from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
 
 TABLE = "items"

@@ -11,8 +11,9 @@ import pytest
 from conftest import ACCOUNT, create_table, new_session
 
 import momento_botocore
-from momento_botocore import MemoryBackend, keys
-from momento_botocore.keys import cache_key, cache_keys, parse_table
+from momento_botocore import MemoryBackend
+from momento_botocore.core import fastpath, keys
+from momento_botocore.core.fastpath import cache_key, cache_keys, parse_table
 
 
 class Status(str, Enum):  # the classic pattern: format() gives "Status.ACTIVE", not the text
@@ -29,9 +30,7 @@ class Tables(str, Enum):
 
 
 def fresh_memos() -> None:
-    keys._KEY_MEMO.clear()
-    keys._VALUE_MEMO.clear()
-    keys._TABLE_MEMO.clear()
+    fastpath.forget()
 
 
 @pytest.fixture(autouse=True)
@@ -42,8 +41,8 @@ def _clean() -> Iterator[None]:
 
 
 def plain_key(key: dict[str, Any], table: str = "t", binary_text: Any = "base64") -> str:
-    fresh_memos()
-    return cache_key(ACCOUNT, "r", table, key, binary_text=binary_text)
+    """The key of plain text, from the pure codec (the remembering one is under test)."""
+    return keys.cache_key(ACCOUNT, "r", table, key, binary_text=binary_text)
 
 
 def test_str_enum_key_value_has_the_key_of_its_text() -> None:
@@ -84,8 +83,8 @@ def test_batch_get_with_str_enum_keys_never_caches_an_existing_item_as_absent(
 ) -> None:
     """The fill computes keys from DynamoDB's answer (plain text): they must be the keys
     the request's enum values were looked up under, or the found item is filled ABSENT.
-    (A busy process clears the key memo often; a memo of one entry shows it at once.)"""
-    monkeypatch.setattr(keys, "_MEMO_SIZE", 1)
+    (A busy process forgets keys often; a memo of one key per table shows it at once.)"""
+    monkeypatch.setattr(fastpath, "MEMO_SIZE", 1)
     plain = new_session().client("dynamodb", endpoint_url=endpoint)
     create_table(plain, "users", hash_key=("pk", "S"))
     for status in Status:

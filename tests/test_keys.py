@@ -13,7 +13,7 @@ from conftest import ACCOUNT
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from momento_botocore.keys import CODEC_VERSION, cache_key, normalize_number, parse_table
+from momento_botocore.core.keys import CODEC_VERSION, cache_key, normalize_number, parse_table
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "keys.json").read_text("utf-8"))
 

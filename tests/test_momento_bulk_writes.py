@@ -22,8 +22,8 @@ from momento_botocore import CacheConfig
 from momento_botocore.backends import Backend, BackendError, CircuitBreakerBackend
 from momento_botocore.backends.momento import DEFAULT_MAX_CONCURRENCY, MomentoBackend
 from momento_botocore.breaker import BreakerState, CircuitBreaker
-from momento_botocore.entries import EntryKind, decode
-from momento_botocore.keys import cache_key
+from momento_botocore.core.entries import EntryKind, decode
+from momento_botocore.core.keys import cache_key
 from momento_botocore.streams import StreamInvalidator
 from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
 

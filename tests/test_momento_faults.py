@@ -19,8 +19,8 @@ import momento_botocore
 from momento_botocore.backends import CircuitBreakerBackend
 from momento_botocore.backends.momento import MomentoBackend
 from momento_botocore.breaker import BreakerState, CircuitBreaker
-from momento_botocore.entries import EntryKind, decode
-from momento_botocore.keys import cache_key
+from momento_botocore.core.entries import EntryKind, decode
+from momento_botocore.core.keys import cache_key
 from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
 
 ITEM = {"pk": {"S": "a"}, "b": {"B": b"\x00\xff"}, "n": {"N": "7"}}

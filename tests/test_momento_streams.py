@@ -13,8 +13,8 @@ import momento_botocore
 from momento_botocore import CacheConfig
 from momento_botocore.backends import CircuitBreakerBackend
 from momento_botocore.backends.factory import create_backend
-from momento_botocore.entries import EntryKind, decode
-from momento_botocore.keys import cache_key
+from momento_botocore.core.entries import EntryKind, decode
+from momento_botocore.core.keys import cache_key
 from momento_botocore.streams import make_handler
 from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
 

@@ -17,9 +17,9 @@ from stream_records import lambda_event, lambda_record
 
 import momento_botocore
 from momento_botocore import CacheConfig, MemoryBackend
+from momento_botocore.core.entries import EntryKind, decode
+from momento_botocore.core.keys import cache_key
 from momento_botocore.drivers.sync import SyncDriver as ReadHooks
-from momento_botocore.entries import EntryKind, decode
-from momento_botocore.keys import cache_key
 from momento_botocore.streams import StreamInvalidator
 
 TABLE = "items"

@@ -35,9 +35,9 @@ import momento_botocore
 from momento_botocore import CacheConfig, CircuitBreakerBackend, MemoryBackend
 from momento_botocore.backends import Backend, cache_identity
 from momento_botocore.breaker import CircuitBreaker
+from momento_botocore.core.entries import EntryKind
 from momento_botocore.counters import Stats
 from momento_botocore.drivers.sync import SyncDriver as ReadHooks
-from momento_botocore.entries import EntryKind
 from momento_botocore.pending import shared
 from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
 

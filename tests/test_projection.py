@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from momento_botocore.projection import InvalidProjection, parse_expression, parse_projection
+from momento_botocore.core.projection import InvalidProjection, parse_expression, parse_projection
 
 ITEM: dict[str, Any] = {
     "pk": {"S": "a"},

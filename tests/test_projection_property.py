@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 import momento_botocore
-from momento_botocore.projection import InvalidProjection, parse_expression
+from momento_botocore.core.projection import InvalidProjection, parse_expression
 
 NAMES = ["a", "b", "c", "d"]  # usable as they are
 ODD_NAMES = ["name", "x-y", "1st"]  # need a #placeholder

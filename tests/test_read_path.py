@@ -20,8 +20,8 @@ from conftest import ACCOUNT, REGION, RequestCounter, canned_response, create_ta
 
 import momento_botocore
 from momento_botocore.backends import Backend
-from momento_botocore.entries import decode, encode_tombstone
-from momento_botocore.keys import cache_key
+from momento_botocore.core.entries import decode, encode_tombstone
+from momento_botocore.core.keys import cache_key
 
 ITEM = {
     "pk": {"S": "a"},

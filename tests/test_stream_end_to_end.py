@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from stream_world import TABLE, World
 
-from momento_botocore.entries import EntryKind
+from momento_botocore.core.entries import EntryKind
 from momento_botocore.tailer import LATEST
 
 IMAGE_VIEWS = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")

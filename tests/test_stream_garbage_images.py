@@ -18,8 +18,8 @@ from stream_records import failures, lambda_event, lambda_record
 import momento_botocore
 from momento_botocore import MemoryBackend
 from momento_botocore.config import CacheConfig
-from momento_botocore.entries import EntryKind, decode, encode_item
-from momento_botocore.keys import cache_key
+from momento_botocore.core.entries import EntryKind, decode, encode_item
+from momento_botocore.core.keys import cache_key
 from momento_botocore.streams import MAX_NESTING, make_handler
 
 CONFIG = CacheConfig(ttl=300, tables=("items",))

@@ -14,8 +14,8 @@ from momento_botocore import stream_lambda, streams
 from momento_botocore.backends.base import BackendError
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.config import CacheConfig, ConfigurationError
-from momento_botocore.entries import Entry, EntryKind, decode, encode_item
-from momento_botocore.keys import cache_key
+from momento_botocore.core.entries import Entry, EntryKind, decode, encode_item
+from momento_botocore.core.keys import cache_key
 from momento_botocore.streams import MalformedRecordError, make_handler
 
 CONFIG = CacheConfig(ttl=300, absent_ttl=30, tombstone_ttl=7, tables=("items", "orders-*"))

@@ -9,7 +9,7 @@ import pytest
 from test_keys import VECTORS
 
 from momento_botocore import CacheConfig
-from momento_botocore.keys import parse_table
+from momento_botocore.core.keys import parse_table
 from momento_botocore.streams import MalformedRecordError, plan_record
 
 

@@ -17,8 +17,8 @@ from momento_botocore import stream_lambda, streams
 from momento_botocore.backends.base import BackendError
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.config import CacheConfig
-from momento_botocore.entries import EntryKind, decode
-from momento_botocore.keys import cache_key
+from momento_botocore.core.entries import EntryKind, decode
+from momento_botocore.core.keys import cache_key
 from momento_botocore.streams import make_handler
 
 CONFIG = CacheConfig(ttl=300, tables=("items",))

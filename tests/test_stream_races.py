@@ -16,7 +16,7 @@ import pytest
 from stream_world import World
 
 from momento_botocore.backends.memory import MemoryBackend
-from momento_botocore.entries import EntryKind
+from momento_botocore.core.entries import EntryKind
 
 WAIT = 10.0  # seconds; only reached when something is broken
 

@@ -16,8 +16,8 @@ from fake_streams import ARN, FakeStreams, client_error, stream_record
 from momento_botocore.backends.base import BackendError
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.config import CacheConfig
-from momento_botocore.entries import EntryKind, decode
-from momento_botocore.keys import cache_key
+from momento_botocore.core.entries import EntryKind, decode
+from momento_botocore.core.keys import cache_key
 from momento_botocore.streams import make_handler
 from momento_botocore.tailer import (
     LATEST,

@@ -26,8 +26,8 @@ from momento_botocore import (
 )
 from momento_botocore.backends import Backend
 from momento_botocore.breaker import BreakerState, CircuitBreaker
-from momento_botocore.entries import EntryKind, decode
-from momento_botocore.keys import cache_key
+from momento_botocore.core.entries import EntryKind, decode
+from momento_botocore.core.keys import cache_key
 from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
 
 RETRY = 0.05  # tombstone_retry_interval in these tests

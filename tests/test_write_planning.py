@@ -8,6 +8,7 @@ import pytest
 from conftest import ACCOUNT
 
 from momento_botocore.config import CacheConfig, ConfigurationError
+from momento_botocore.core.keys import cache_key
 from momento_botocore.core.writes import (
     KeySchemas,
     KeySchemaUnknown,
@@ -16,7 +17,6 @@ from momento_botocore.core.writes import (
     plan_write,
     touched_items,
 )
-from momento_botocore.keys import cache_key
 
 A = {"pk": {"S": "a"}}
 B = {"pk": {"S": "b"}}

@@ -32,7 +32,18 @@ from momento_botocore.accounts import ClientAccounts
 from momento_botocore.backends.base import Entry
 from momento_botocore.config import MAX_TTL_SECONDS, CacheConfig, TableSettings
 from momento_botocore.core.call import BatchCall, GetCall, WriteCall
-from momento_botocore.core.fastpath import PLAN_MEMO_SIZE, BoundedLRU, plan_token
+from momento_botocore.core.entries import EntryKind, encode_absent, encode_item, encode_tombstone
+from momento_botocore.core.fastpath import (
+    PLAN_MEMO_SIZE,
+    BoundedLRU,
+    all_keys_match,
+    cache_key,
+    decode,
+    plan_token,
+    remembered_items,
+)
+from momento_botocore.core.integrity import key_matches
+from momento_botocore.core.projection import PROJECTION_PARAMS
 from momento_botocore.core.reads import (
     CACHE_HEADER,
     BatchPlan,
@@ -57,22 +68,11 @@ from momento_botocore.core.writes import (
     touched_items,
 )
 from momento_botocore.counters import STATS, Stats
-from momento_botocore.entries import (
-    EntryKind,
-    decode,
-    encode_absent,
-    encode_item,
-    encode_tombstone,
-    remembered_items,
-)
 from momento_botocore.fences import FencedRead, same_item
 from momento_botocore.fences import for_cache as fences_for_cache
 from momento_botocore.identity import SameObject, cache_identity
-from momento_botocore.integrity import all_keys_match, key_matches
-from momento_botocore.keys import cache_key
 from momento_botocore.log import ErrorReporter
 from momento_botocore.pending import shared as shared_pending
-from momento_botocore.projection import PROJECTION_PARAMS
 
 #: What a batch's tombstones are for: how their outcome is counted.
 INVALIDATION, STALE, RETRY = "invalidation", "stale", "retry"

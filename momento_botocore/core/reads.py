@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from momento_botocore.config import CacheConfig, TableSettings
-from momento_botocore.keys import cache_key, cache_keys, parse_table
-from momento_botocore.projection import (
+from momento_botocore.core.fastpath import cache_key, cache_keys, parse_table
+from momento_botocore.core.projection import (
     PROJECTION_PARAMS,
     InvalidProjection,
     Projection,

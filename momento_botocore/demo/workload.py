@@ -45,8 +45,8 @@ from typing import Any, Protocol
 
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.config import CacheConfig
+from momento_botocore.core.entries import EntryKind, decode
 from momento_botocore.demo.local import ACCOUNT, create_table, new_session, sample_item
-from momento_botocore.entries import EntryKind, decode
 
 TABLE = "workload"
 MODES = ("none", "ttl", "delete", "refresh")

@@ -4,22 +4,22 @@ An entry is ``b"mbe1"`` (format and version), one kind byte, then for ITEM the
 full item as compact JSON in DynamoDB's wire format with binary values as base64.
 Anything else, or anything that does not decode to a well-formed item, is not an
 entry: :func:`decode` returns None and the caller treats it as a miss.
+
+This module is the specification, with no memo; the read path decodes hot entries
+through core/fastpath.py, which returns what :func:`decode` returns.
 """
 
 from __future__ import annotations
 
-import ast
 import base64
 import binascii
 import enum
 import json
-import marshal
-import types
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from momento_botocore.keys import binary_value
+from momento_botocore.core.keys import binary_value
 
 FORMAT_TAG = b"mbe1"
 
@@ -42,25 +42,6 @@ _ITEM_PREFIX = FORMAT_TAG + EntryKind.ITEM.value
 _ABSENT_ENTRY = Entry(EntryKind.ABSENT)
 _TOMBSTONE_ENTRY = Entry(EntryKind.TOMBSTONE)
 _SCALARS = frozenset({"S", "N"})
-
-# Hot entries are decoded (and checked) once. The memo maps an ITEM entry's bytes
-# to a builder of its item; each decode calls it for a new item. The first builder
-# is a template: immutable values (str, bytes, bool) are shared, sets get new
-# lists, and maps and lists are rebuilt by marshal.loads (in C) from a snapshot
-# made here, from a checked item (marshal data never comes from outside the
-# process). An entry decoded _COMPILE_AFTER times gets a compiled builder instead:
-# a function whose body is the item as one dict display of constants, made from an
-# expression tree of the template's values (no text is parsed), ~3x faster again.
-# Every call still returns objects of its own to mutate, at a fraction of
-# json.loads' cost. Bounded by count and by entry size; cleared when full.
-_MEMO_SIZE = 4096
-_MEMO_MAX_ENTRY_BYTES = 4096
-_COMPILE_AFTER = 64
-_SHARED, _LISTED, _MARSHALLED = 0, 1, 2
-_IMMUTABLE = frozenset({"S", "N", "B", "BOOL", "NULL"})
-_Template = tuple[tuple[str, str, Any, int], ...]
-_Builder = Callable[[], dict[str, Any]]
-_MEMO: dict[bytes, _Builder] = {}
 _SCALAR_SETS = frozenset({"SS", "NS"})
 # One encoder for every entry: json.dumps with options builds a new one per call.
 # No circular-reference tracking (a third of the encoding time): items come from
@@ -96,13 +77,7 @@ def decode(data: bytes | None) -> Entry | None:
 
     Every call returns a new item: callers (and boto3) may change it in place.
     """
-    if data is None:
-        return None
-    if type(data) is bytes:
-        build = _MEMO.get(data)
-        if build is not None:
-            return Entry(EntryKind.ITEM, build())
-    if not data.startswith(FORMAT_TAG):
+    if data is None or not data.startswith(FORMAT_TAG):
         return None
     if data == _ABSENT:
         return _ABSENT_ENTRY
@@ -118,114 +93,7 @@ def decode(data: bytes | None) -> Entry | None:
             _from_json(value)
     except (ValueError, TypeError, AttributeError, binascii.Error, RecursionError):
         return None
-    if type(data) is bytes and len(data) <= _MEMO_MAX_ENTRY_BYTES:
-        if len(_MEMO) >= _MEMO_SIZE:
-            _MEMO.clear()
-        _MEMO[data] = _FromTemplate(data, _template(item))
     return Entry(EntryKind.ITEM, item)
-
-
-def remembered_items(values: list[bytes | None]) -> list[dict[str, Any] | None]:
-    """For each value, a new item when it is an ITEM entry that :func:`decode` has
-    seen (and remembered); None otherwise (absent, or for :func:`decode` to tell).
-
-    The hot path of a batch of hits: no checks and no Entry, for entries checked before.
-    """
-    get = _MEMO.get
-    try:
-        builders = [get(value) for value in values]  # type: ignore[arg-type]
-    except TypeError:  # a value that is not bytes (and unhashable)
-        builders = [_MEMO.get(value) if type(value) is bytes else None for value in values]
-    if None not in builders:
-        return [build() for build in builders]  # type: ignore[misc]
-    return [None if build is None else build() for build in builders]
-
-
-class _FromTemplate:
-    """The first builder of a remembered item. After _COMPILE_AFTER calls, it puts a
-    compiled builder in its place (and stays, should compiling fail)."""
-
-    __slots__ = ("data", "template", "uses")
-
-    def __init__(self, data: bytes, template: _Template) -> None:
-        self.data = data
-        self.template = template
-        self.uses = 0
-
-    def __call__(self) -> dict[str, Any]:
-        self.uses += 1
-        if self.uses == _COMPILE_AFTER:
-            self._promote()
-        return _from_template(self.template)
-
-    def _promote(self) -> None:
-        try:
-            build = _compile(self.template)
-            if build() != _from_template(self.template):  # never expected; cheap to check
-                return
-        except Exception:  # e.g. RecursionError for a deeply nested item: keep the template
-            return
-        if _MEMO.get(self.data) is self:  # not cleared (or replaced) meanwhile
-            _MEMO[self.data] = build
-
-
-def _compile(template: _Template) -> _Builder:
-    """``lambda: {...}``: a function returning a new item equal to the template's, made
-    from an expression tree whose leaves are the template's values (str, bytes, bool)."""
-    loads = marshal.loads
-    item = {
-        name: {tag: raw if how == _SHARED else list(raw) if how == _LISTED else loads(raw)}
-        for name, tag, raw, how in template
-    }
-    arguments = ast.arguments(
-        posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]
-    )
-    tree = ast.Expression(body=ast.Lambda(args=arguments, body=_display(item)))
-    code = compile(ast.fix_missing_locations(tree), "<momento_botocore entry>", "eval")
-    (body,) = (const for const in code.co_consts if isinstance(const, types.CodeType))
-    build: _Builder = types.FunctionType(body, {"__builtins__": {}})
-    return build
-
-
-def _display(value: Any) -> ast.expr:
-    """The expression that builds a new ``value``: displays for dicts and lists."""
-    if type(value) is dict:
-        return ast.Dict(
-            keys=[ast.Constant(key) for key in value],
-            values=[_display(member) for member in value.values()],
-        )
-    if type(value) is list:
-        return ast.List(elts=[_display(member) for member in value], ctx=ast.Load())
-    if type(value) in (str, bytes, bool):
-        return ast.Constant(value)
-    raise ValueError(f"not a value of a checked item: {type(value).__name__}")
-
-
-def _template(item: dict[str, Any]) -> _Template:
-    parts = []
-    for name, value in item.items():
-        ((tag, raw),) = value.items()
-        if tag in _IMMUTABLE:
-            parts.append((name, tag, raw, _SHARED))
-        elif tag in _SCALAR_SETS or tag == "BS":
-            parts.append((name, tag, tuple(raw), _LISTED))
-        else:  # M, L: version 2 has no back-references, the fastest to load
-            parts.append((name, tag, marshal.dumps(raw, 2), _MARSHALLED))
-    return tuple(parts)
-
-
-def _from_template(template: _Template) -> dict[str, Any]:
-    loads = marshal.loads
-    return {
-        name: (
-            {tag: raw}
-            if how == _SHARED
-            else {tag: list(raw)}
-            if how == _LISTED
-            else {tag: loads(raw)}
-        )
-        for name, tag, raw, how in template
-    }
 
 
 def _name(name: Any) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from momento_botocore.keys import canonical_attribute
+from momento_botocore.core.keys import canonical_attribute
 
 
 def key_matches(item: Mapping[str, Any], key: Mapping[str, Any]) -> bool:

@@ -27,6 +27,9 @@ canonical form DynamoDB stores (a write in any spelling must replace that entry)
   and the character it encodes (``"\\U0001F600"``) are the same bytes on the
   wire, one item in DynamoDB, and one key here. A lone surrogate is no Unicode
   text (moto fails on it; DynamoDB may reject or replace it): refused.
+
+This module is the specification: plain functions, no memo. The read path calls the
+remembering versions in core/fastpath.py, which return what these return.
 """
 
 from __future__ import annotations
@@ -61,19 +64,6 @@ BinaryText = Literal["base64", "utf-8"]
 #: ``(account, region, table_name)``; account is None when the name is not an ARN
 #: and no default account was given.
 TableRef = tuple[str | None, str, str]
-
-# Memos of the two functions every cached read calls. Both functions are pure, so
-# a memo only saves time: the hit path reads the same hot keys over and over.
-# Bounded (cleared when full); only successful results are kept.
-_MEMO_SIZE = 4096
-_TABLE_MEMO: dict[tuple[str, str | None, str | None], TableRef] = {}
-_KEY_MEMO: dict[tuple[Any, ...], str] = {}
-# One-attribute keys again, as raw value -> key per (account, region, table, prefix,
-# binary_text, attribute, type): what a BatchGetItem looks up, key after key.
-_VALUE_MEMO_TABLES = 64
-_VALUE_MEMO: dict[tuple[Any, ...], dict[Any, str]] = {}
-# The only raw value types the memos hold (see _memo_key).
-_MEMO_TYPES = frozenset({str, bytes})
 
 
 def normalize_number(text: str) -> str:
@@ -144,24 +134,6 @@ def parse_table(
 
     An ARN gives its own account and region; a plain name gets the defaults.
     """
-    if (
-        type(table) is str
-        and (type(default_region) is str or default_region is None)
-        and (default_account is None or is_account(default_account))
-    ):
-        memo_key = (table, default_region, default_account)
-        found = _TABLE_MEMO.get(memo_key)
-        if found is not None:
-            return found
-        parsed = _parse_table(table, default_region, default_account)
-        if len(_TABLE_MEMO) >= _MEMO_SIZE:
-            _TABLE_MEMO.clear()
-        _TABLE_MEMO[memo_key] = parsed
-        return parsed
-    return _parse_table(table, default_region, default_account)
-
-
-def _parse_table(table: str, default_region: str | None, default_account: str | None) -> TableRef:
     if not isinstance(table, str):
         raise ValueError(f"table name must be a str, got {type(table).__name__}")
     account: str | None
@@ -242,162 +214,6 @@ def cache_key(
 ) -> str:
     """The cache key of one item of ``account``'s table, from its primary-key
     attributes in wire format. Raises ValueError unless ``account`` has 12 digits."""
-    memo_key = _memo_key(account, region, table, key_attributes, prefix, binary_text)
-    if memo_key is not None:
-        try:
-            found = _KEY_MEMO.get(memo_key)
-        except TypeError:  # an unhashable value (a bytearray): no memo
-            memo_key = None
-        else:
-            if found is not None:
-                return found
-    key = _cache_key(account, region, table, key_attributes, prefix, binary_text)
-    if memo_key is not None:
-        if len(_KEY_MEMO) >= _MEMO_SIZE:
-            _KEY_MEMO.clear()
-        _KEY_MEMO[memo_key] = key
-        if len(memo_key) == 8:  # one attribute: the batch path's memo too
-            _remember_value(memo_key[:7], memo_key[7], key)
-    return key
-
-
-def _remember_value(where: tuple[Any, ...], raw: Any, key: str) -> None:
-    memo = _VALUE_MEMO.get(where)
-    if memo is None:
-        if len(_VALUE_MEMO) >= _VALUE_MEMO_TABLES:
-            _VALUE_MEMO.clear()
-        memo = _VALUE_MEMO[where] = {}
-    elif len(memo) >= _MEMO_SIZE:
-        memo.clear()
-    memo[raw] = key
-
-
-def cache_keys(
-    account: str,
-    region: str,
-    table: str,
-    keys: Sequence[Mapping[str, Any]],
-    *,
-    prefix: str = "",
-    binary_text: BinaryText = "base64",
-) -> list[str]:
-    """``[cache_key(account, region, table, key, ...) for key in keys]``, for the keys of one
-    table in a BatchGetItem. Raises ValueError as cache_key does, and when the keys
-    do not all have the same attribute names (DynamoDB rejects such a request).
-
-    The usual batch, one-attribute keys seen before, costs a few C-level passes: the
-    raw values are looked up in a memo of their own (value -> key) per table and
-    attribute, with no tuple built per key.
-    """
-    if not keys:
-        return []
-    first = keys[0]
-    if type(first) is dict and len(first) == 1:
-        ((name, value),) = first.items()
-        if type(value) is dict and len(value) == 1:
-            ((tag, _),) = value.items()
-            where = (account, region, table, prefix, binary_text, name, tag)
-            found = _remembered_values(keys, where)
-            if found is not None:
-                return found
-    names = set(first)
-    coded = []
-    for key_attributes in keys:
-        if not isinstance(key_attributes, Mapping) or key_attributes.keys() != names:
-            raise ValueError("the keys of one table must all have the same attribute names")
-        coded.append(
-            cache_key(
-                account, region, table, key_attributes, prefix=prefix, binary_text=binary_text
-            )
-        )
-    return coded
-
-
-def _remembered_values(keys: Sequence[Any], where: tuple[str, ...]) -> list[str] | None:
-    """The keys of one-attribute ``keys`` (``where`` names account, region, table,
-    prefix, binary_text, attribute and type) when each is well formed and remembered;
-    else None, and the caller takes the general path (which also remembers them)."""
-    try:
-        memo = _VALUE_MEMO.get(where)
-    except TypeError:  # an unhashable account or region: no memo
-        return None
-    if memo is None:
-        return None
-    name, tag = where[5], where[6]
-    try:
-        values = [key[name] for key in keys]
-        if set(map(len, keys)) != {1} or set(map(len, values)) != {1}:
-            return None  # extra attributes or types: not this fast path's business
-        raws = [value[tag] for value in values]
-        if not _MEMO_TYPES.issuperset(map(type, raws)):
-            return None  # the memos hold exact str/bytes values only (see _memo_key)
-        found = [memo.get(raw) for raw in raws]
-    except (KeyError, TypeError):  # another shape, or an unhashable value
-        return None
-    return None if None in found else found  # type: ignore[return-value]
-
-
-def _memo_key(
-    account: str,
-    region: str,
-    table: str,
-    key_attributes: Mapping[str, Any],
-    prefix: str,
-    binary_text: str,
-) -> tuple[Any, ...] | None:
-    """What determines the key, as a tuple; None for shapes not worth a memo.
-
-    Only values of exactly str or bytes, under names of exactly str, are
-    remembered, and no str equals a bytes, so two inputs with the same tuple always
-    have the same key (the key is a function of the exact text; spellings of one
-    key, such as ``"+1"`` and ``"1"``, are remembered apart and agree). Anything
-    else (a memoryview equals bytes yet botocore refuses it; a str subclass) takes
-    the general path every time.
-    """
-    if type(key_attributes) is not dict:
-        return None
-    size = len(key_attributes)
-    if size == 1:
-        ((name, value),) = key_attributes.items()
-        if type(value) is dict and len(value) == 1 and type(name) is str:
-            ((tag, raw),) = value.items()
-            if type(raw) in _MEMO_TYPES:
-                return (account, region, table, prefix, binary_text, name, tag, raw)
-    elif size == 2:
-        (name, value), (name2, value2) = key_attributes.items()
-        if type(value) is dict and len(value) == 1 and type(value2) is dict and len(value2) == 1:
-            ((tag, raw),) = value.items()
-            ((tag2, raw2),) = value2.items()
-            if (
-                type(raw) in _MEMO_TYPES
-                and type(raw2) in _MEMO_TYPES
-                and type(name) is str
-                and type(name2) is str
-            ):
-                return (
-                    account,
-                    region,
-                    table,
-                    prefix,
-                    binary_text,
-                    name,
-                    tag,
-                    raw,
-                    name2,
-                    tag2,
-                    raw2,
-                )
-    return None
-
-
-def _cache_key(
-    account: str,
-    region: str,
-    table: str,
-    key_attributes: Mapping[str, Any],
-    prefix: str,
-    binary_text: BinaryText,
-) -> str:
     account = _account_text(account)
     if not key_attributes:
         raise ValueError("an item key needs at least one attribute")
@@ -411,3 +227,33 @@ def _cache_key(
     digest = hashlib.sha256(encoded).digest()
     tail = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
     return f"{prefix}{_VERSION_TAG}:{account}:{region}:{table}:{tail}"
+
+
+def cache_keys(
+    account: str,
+    region: str,
+    table: str,
+    keys: Sequence[Mapping[str, Any]],
+    *,
+    prefix: str = "",
+    binary_text: BinaryText = "base64",
+) -> list[str]:
+    """``[cache_key(account, region, table, key, ...) for key in keys]``, for the keys of one
+    table in a BatchGetItem. Raises ValueError as cache_key does, and when the keys
+    do not all have the same attribute names (DynamoDB rejects such a request)."""
+    check_same_names(keys)
+    return [
+        cache_key(account, region, table, key, prefix=prefix, binary_text=binary_text)
+        for key in keys
+    ]
+
+
+def check_same_names(keys: Sequence[Mapping[str, Any]]) -> None:
+    """Raise ValueError unless every key of ``keys`` (one table's, in a BatchGetItem)
+    is a mapping with the same attribute names as the first."""
+    if not keys:
+        return
+    names = set(keys[0])
+    for key_attributes in keys:
+        if not isinstance(key_attributes, Mapping) or key_attributes.keys() != names:
+            raise ValueError("the keys of one table must all have the same attribute names")

@@ -1,9 +1,11 @@
-"""The key codec and entry decoder remember hot inputs; results must not change."""
+"""core/fastpath.py remembers the key codec's and the entry decoder's answers for hot
+inputs: its answers must be the pure functions' (core/keys.py, core/entries.py)."""
 
 from __future__ import annotations
 
 import base64
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +13,18 @@ import pytest
 from conftest import ACCOUNT
 from hypothesis import given
 from hypothesis import strategies as st
+from test_entries import attribute_values
 
-from momento_botocore import entries, keys
-from momento_botocore.entries import EntryKind, decode, encode_item
-from momento_botocore.keys import cache_key, parse_table
+from momento_botocore.core import entries, fastpath, integrity, keys
+from momento_botocore.core.entries import EntryKind, encode_item
+from momento_botocore.core.fastpath import (
+    BoundedLRU,
+    cache_key,
+    cache_keys,
+    decode,
+    parse_table,
+    remembered_items,
+)
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "keys.json").read_text("utf-8"))
 
@@ -30,10 +40,7 @@ NESTED: dict[str, Any] = {
 
 @pytest.fixture(autouse=True)
 def _empty_memos() -> None:
-    keys._KEY_MEMO.clear()
-    keys._VALUE_MEMO.clear()
-    keys._TABLE_MEMO.clear()
-    entries._MEMO.clear()
+    fastpath.forget()
 
 
 @pytest.mark.parametrize("vector", VECTORS["vectors"], ids=lambda v: v["name"])
@@ -73,13 +80,15 @@ def test_invalid_keys_keep_failing_after_valid_ones_are_remembered() -> None:
 
 
 def test_key_memo_is_bounded() -> None:
-    for n in range(keys._MEMO_SIZE + 10):
+    for n in range(fastpath.MEMO_SIZE + 10):
         cache_key(ACCOUNT, "r", "t", {"pk": {"S": str(n)}})
-    assert 0 < len(keys._KEY_MEMO) <= keys._MEMO_SIZE
-    assert 0 < sum(map(len, keys._VALUE_MEMO.values())) <= keys._MEMO_SIZE
-    for n in range(keys._VALUE_MEMO_TABLES + 3):
+        cache_key(ACCOUNT, "r", "t", {"pk": {"S": str(n)}, "sk": {"N": "1"}})
+    table_memo = fastpath._ONE_ATTRIBUTE.get((ACCOUNT, "r", "t", "", "base64", "pk", "S"))
+    assert table_memo is not None and len(table_memo) == fastpath.MEMO_SIZE
+    assert len(fastpath._TWO_ATTRIBUTES) == fastpath.MEMO_SIZE
+    for n in range(fastpath.KEY_MEMO_TABLES + 3):
         cache_key(ACCOUNT, "r", f"t{n}", {"pk": {"S": "a"}})
-    assert 0 < len(keys._VALUE_MEMO) <= keys._VALUE_MEMO_TABLES
+    assert len(fastpath._ONE_ATTRIBUTE) == fastpath.KEY_MEMO_TABLES
 
 
 def test_table_names_keep_parsing_the_same_and_bad_ones_keep_failing() -> None:
@@ -103,8 +112,8 @@ def test_remembered_keys_of_one_item_in_two_accounts_stay_apart() -> None:
         two = cache_key("222222222222", "r", "t", key)
         assert one != two
         batch = [key, {"pk": {"S": "b"}}]
-        assert keys.cache_keys("111111111111", "r", "t", batch)[0] == one
-        assert keys.cache_keys("222222222222", "r", "t", batch)[0] == two
+        assert cache_keys("111111111111", "r", "t", batch)[0] == one
+        assert cache_keys("222222222222", "r", "t", batch)[0] == two
 
 
 @given(
@@ -119,8 +128,8 @@ def test_remembered_keys_of_one_item_in_two_accounts_stay_apart() -> None:
     )
 )
 def test_a_remembered_key_equals_a_freshly_computed_one(key: dict[str, Any]) -> None:
-    first = cache_key(ACCOUNT, "us-east-1", "items", key)
-    keys._KEY_MEMO.clear()
+    first = keys.cache_key(ACCOUNT, "us-east-1", "items", key)
+    fastpath.forget()
     assert cache_key(ACCOUNT, "us-east-1", "items", key) == first
     assert cache_key(ACCOUNT, "us-east-1", "items", key) == first
 
@@ -158,18 +167,18 @@ def test_garbage_with_our_prefix_stays_a_miss_every_time() -> None:
 
 
 def test_large_entries_are_decoded_every_time_and_not_remembered() -> None:
-    big = {"pk": {"S": "a"}, "body": {"S": "x" * (entries._MEMO_MAX_ENTRY_BYTES + 1)}}
+    big = {"pk": {"S": "a"}, "body": {"S": "x" * (fastpath.ITEM_MEMO_MAX_BYTES + 1)}}
     data = encode_item(big)
     for _ in range(2):
         entry = decode(data)
         assert entry is not None and entry.item == big
-    assert data not in entries._MEMO
+    assert data not in fastpath._ITEMS
 
 
 def test_entry_memo_is_bounded() -> None:
-    for n in range(entries._MEMO_SIZE + 10):
+    for n in range(fastpath.MEMO_SIZE + 10):
         decode(encode_item({"pk": {"S": str(n)}}))
-    assert 0 < len(entries._MEMO) <= entries._MEMO_SIZE
+    assert len(fastpath._ITEMS) == fastpath.MEMO_SIZE
 
 
 def test_encoding_gives_the_same_entry_for_parsed_items_and_other_shapes() -> None:
@@ -200,18 +209,27 @@ def test_encoding_still_rejects_malformed_values(value: dict[str, Any]) -> None:
         encode_item({"pk": {"S": "a"}, "bad": value})
 
 
-def test_a_hot_entry_compiled_builder_still_gives_new_independent_items() -> None:
+def test_a_hot_entry_still_gives_new_independent_items() -> None:
     data = encode_item(NESTED)
-    for _ in range(entries._COMPILE_AFTER + 1):
+    for _ in range(100):
         decode(data)
-    assert not isinstance(entries._MEMO[data], entries._FromTemplate)  # compiled
     first = decode(data)
     assert first is not None and first.item == NESTED
     first.item["tags"]["SS"].append("z")
+    first.item["blobs"]["BS"].append(b"\x02")
     first.item["m"]["M"]["inner"]["L"][1]["M"]["deep"]["S"] = "changed"
+    first.item["m"]["M"]["inner"]["L"].append({"N": "2"})
     again = decode(data)
     assert again is not None and again.item == NESTED
-    assert entries.remembered_items([data, None]) == [NESTED, None]
+    assert remembered_items([data, None]) == [NESTED, None]
+
+
+def test_a_remembered_entry_decodes_as_the_pure_decoder_does() -> None:
+    data = encode_item(NESTED)
+    decode(data)
+    assert decode(data) == entries.decode(data)
+    for other in [entries.encode_absent(), entries.encode_tombstone(), b"mbe1X", b"", None]:
+        assert decode(other) == entries.decode(other)
 
 
 BATCH_KEYS = st.lists(
@@ -227,18 +245,17 @@ BATCH_KEYS = st.lists(
 
 def _keys_or_error(batch: list[dict[str, Any]]) -> list[str] | type[Exception]:
     try:
-        return keys.cache_keys(ACCOUNT, "r", "t", batch, binary_text="utf-8")
+        return cache_keys(ACCOUNT, "r", "t", batch, binary_text="utf-8")
     except ValueError:
         return ValueError
 
 
 @given(BATCH_KEYS)
 def test_batch_cache_keys_equal_key_by_key_ones_remembered_or_not(batch: list[Any]) -> None:
-    expected = [cache_key(ACCOUNT, "r", "t", key, binary_text="utf-8") for key in batch]
-    keys._KEY_MEMO.clear()
-    keys._VALUE_MEMO.clear()
-    assert keys.cache_keys(ACCOUNT, "r", "t", batch, binary_text="utf-8") == expected
-    assert keys.cache_keys(ACCOUNT, "r", "t", batch, binary_text="utf-8") == expected
+    expected = [keys.cache_key(ACCOUNT, "r", "t", key, binary_text="utf-8") for key in batch]
+    fastpath.forget()
+    assert cache_keys(ACCOUNT, "r", "t", batch, binary_text="utf-8") == expected
+    assert cache_keys(ACCOUNT, "r", "t", batch, binary_text="utf-8") == expected
 
 
 @pytest.mark.parametrize(
@@ -269,9 +286,9 @@ def test_an_unhashable_value_in_a_batch_of_remembered_keys_still_gets_its_key() 
 
 def test_remembered_items_are_new_items_and_none_for_anything_else() -> None:
     data = encode_item(NESTED)
-    assert entries.remembered_items([data, None]) == [None, None]  # not decoded yet
+    assert remembered_items([data, None]) == [None, None]  # not decoded yet
     decode(data)
-    first, second, absent, garbage = entries.remembered_items([data, data, None, b"mbe1:garbage"])
+    first, second, absent, garbage = remembered_items([data, data, None, b"mbe1:garbage"])
     assert first == second == NESTED and first is not second
     assert first is not None and first["m"] is not NESTED["m"]
     assert absent is None and garbage is None
@@ -285,14 +302,13 @@ def test_every_spelling_of_a_number_gets_one_key_whichever_is_remembered_first(
     first: str,
 ) -> None:
     expected = cache_key(ACCOUNT, "r", "t", {"pk": {"N": "100"}})
-    keys._KEY_MEMO.clear()
-    keys._VALUE_MEMO.clear()
+    fastpath.forget()
     cache_key(ACCOUNT, "r", "t", {"pk": {"N": first}})
     for spelling in [first, *SPELLINGS_OF_100]:
         assert cache_key(ACCOUNT, "r", "t", {"pk": {"N": spelling}}) == expected
     batch = [{"pk": {"N": spelling}} for spelling in SPELLINGS_OF_100]
-    assert keys.cache_keys(ACCOUNT, "r", "t", batch) == [expected] * len(batch)
-    assert keys.cache_keys(ACCOUNT, "r", "t", batch) == [expected] * len(batch)
+    assert cache_keys(ACCOUNT, "r", "t", batch) == [expected] * len(batch)
+    assert cache_keys(ACCOUNT, "r", "t", batch) == [expected] * len(batch)
 
 
 @pytest.mark.parametrize("first", ["a\ud83d\ude00", "a\U0001f600"])
@@ -305,7 +321,7 @@ def test_a_surrogate_pair_and_its_character_share_a_key_whichever_is_remembered_
         assert cache_key(ACCOUNT, "r", "t", {"pk": {"S": text}}) == cache_key(
             ACCOUNT, "r", "t", {"pk": {"S": first}}
         )
-        assert keys.cache_keys(ACCOUNT, "r", "t", [{"pk": {"S": text}}]) == [
+        assert cache_keys(ACCOUNT, "r", "t", [{"pk": {"S": text}}]) == [
             cache_key(ACCOUNT, "r", "t", {"pk": {"S": first}})
         ]
         assert cache_key(ACCOUNT, "r", "t", {text: {"S": "v"}}) == cache_key(
@@ -315,14 +331,104 @@ def test_a_surrogate_pair_and_its_character_share_a_key_whichever_is_remembered_
 
 def test_refused_spellings_keep_failing_after_their_number_is_remembered() -> None:
     cache_key(ACCOUNT, "r", "t", {"pk": {"N": "100"}})
-    keys.cache_keys(ACCOUNT, "r", "t", [{"pk": {"N": "100"}}])
+    cache_keys(ACCOUNT, "r", "t", [{"pk": {"N": "100"}}])
     for refused in [" 100", "100 ", "1_00", "\u0661\u0660\u0660"]:
         for _ in range(2):
             with pytest.raises(ValueError):
                 cache_key(ACCOUNT, "r", "t", {"pk": {"N": refused}})
             with pytest.raises(ValueError):
-                keys.cache_keys(ACCOUNT, "r", "t", [{"pk": {"N": "100"}}, {"pk": {"N": refused}}])
+                cache_keys(ACCOUNT, "r", "t", [{"pk": {"N": "100"}}, {"pk": {"N": refused}}])
     cache_key(ACCOUNT, "r", "t", {"pk": {"S": "\U0001f600"}})
     for _ in range(2):
         with pytest.raises(ValueError):
             cache_key(ACCOUNT, "r", "t", {"pk": {"S": "\ud83d"}})
+
+
+def test_a_bounded_lru_forgets_the_oldest_stored_entry() -> None:
+    memo: BoundedLRU[str, int] = BoundedLRU(2)
+    memo.put("a", 1)
+    memo.put("b", 2)
+    memo.put("a", 3)  # stored again: now the newest
+    memo.put("c", 4)
+    assert (memo.get("a"), memo.get("b"), memo.get("c")) == (3, None, 4)
+    assert len(memo) == 2 and "b" not in memo
+    with pytest.raises(ValueError):
+        BoundedLRU(0)
+
+
+def test_plan_tokens_cover_only_plain_one_attribute_get_items() -> None:
+    plain = {"TableName": "t", "Key": {"pk": {"S": "a"}}}
+    assert fastpath.plan_token(plain, "r", ACCOUNT) == ("t", "r", ACCOUNT, "pk", "S", "a")
+    assert fastpath.plan_token(plain, "r", None) is None
+    for other in [
+        {**plain, "ConsistentRead": False},
+        {"TableName": "t", "Key": {"pk": {"S": "a"}, "sk": {"N": "1"}}},
+        {"TableName": "t", "Key": {"pk": {"N": 1}}},
+        {"TableName": "t", "Key": {"pk": {"B": bytearray(b"a")}}},
+        {"TableName": Table.T, "Key": {"pk": {"S": "a"}}},
+        {"TableName": "t", "Key": {"pk": {"S": Table.T}}},
+    ]:
+        assert fastpath.plan_token(other, "r", ACCOUNT) is None
+
+
+class Table(str, Enum):
+    T = "t"
+
+
+def test_str_subclass_table_region_and_prefix_take_the_pure_codec() -> None:
+    key = {"pk": {"S": "a"}}
+    for _ in range(2):  # after the plain text's answers are remembered (equal, same hash)
+        cache_key(ACCOUNT, "r", "t", key)
+        cache_key(ACCOUNT, "r", "t", key, prefix="t")
+        parse_table("t", "r", ACCOUNT)
+        assert cache_key(ACCOUNT, "r", Table.T, key) == keys.cache_key(ACCOUNT, "r", Table.T, key)
+        assert cache_key(ACCOUNT, "r", "t", key, prefix=Table.T) == keys.cache_key(
+            ACCOUNT, "r", "t", key, prefix=Table.T
+        )
+        assert parse_table(Table.T, "r", ACCOUNT) == keys.parse_table(Table.T, "r", ACCOUNT)
+
+
+def test_items_nested_deeper_than_dynamodb_allows_are_decoded_every_time() -> None:
+    deep: dict[str, Any] = {"S": "bottom"}
+    for _ in range(fastpath.MAX_DEPTH + 1):
+        deep = {"L": [deep]}
+    item = {"pk": {"S": "a"}, "deep": deep}
+    data = encode_item(item)
+    for _ in range(2):
+        entry = decode(data)
+        assert entry is not None and entry.item == item
+    assert data not in fastpath._ITEMS
+    shallow = {"pk": {"S": "a"}, "deep": deep["L"][0]}  # exactly as deep as allowed
+    decode(encode_item(shallow))
+    assert encode_item(shallow) in fastpath._ITEMS
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=8), attribute_values, max_size=5))
+def test_random_items_decode_as_the_pure_decoder_does_when_remembered(
+    item: dict[str, Any],
+) -> None:
+    data = encode_item(item)
+    expected = entries.decode(data)
+    assert expected is not None and expected.item is not None
+    first = decode(data)
+    assert first == expected and list(first.item) == list(expected.item)  # same order
+    again = decode(data)
+    assert again == expected and again.item is not first.item
+    (remembered,) = remembered_items([data])
+    assert remembered == expected.item
+
+
+@pytest.mark.parametrize(
+    ("items", "key_list"),
+    [
+        ([{"pk": {"S": "a"}, "v": {"N": "1"}}], [{"pk": {"S": "a"}}]),
+        ([{"pk": {"N": "1.0"}}], [{"pk": {"N": "1"}}]),  # the codec's equality
+        ([{"pk": {"S": "a"}}], [{"pk": {"S": "b"}}]),
+        ([{"v": {"S": "a"}}], [{"pk": {"S": "a"}}]),
+        ([{"pk": {"S": "a"}, "sk": {"N": "1"}}], [{"sk": {"N": "01"}, "pk": {"S": "a"}}]),
+        ([{"pk": {"S": "a"}}, {"pk": {"S": "b"}}], [{"pk": {"S": "a"}}, {"pk": {"S": "c"}}]),
+        ([], []),
+    ],
+)
+def test_all_keys_match_as_the_integrity_check_does(items: Any, key_list: Any) -> None:
+    assert fastpath.all_keys_match(items, key_list) == integrity.all_keys_match(items, key_list)
