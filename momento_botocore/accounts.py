@@ -163,8 +163,10 @@ class ClientAccounts:
         self._callers = callers if callers is not None else CALLERS
         self._retry_after = retry_after
         self._clock = clock
-        # client Config (one per client) -> its account, or when finding it failed
-        self._known: weakref.WeakKeyDictionary[Any, str | float] = weakref.WeakKeyDictionary()
+        # id of a client's Config (one per client) -> (a weak reference to it, its
+        # account or when finding it failed). Keyed by id, not weakly by the object: a
+        # WeakKeyDictionary makes a new weak reference on every lookup (every call).
+        self._known: dict[int, tuple[weakref.ReferenceType[Any], str | float]] = {}
         self._warned = False
 
     def of(self, context: Any) -> str | None:
@@ -207,20 +209,35 @@ class ClientAccounts:
     def known(self, context: Any) -> str | object | None:
         """The account remembered for the call's client, None while a failed lookup is
         recent, or UNKNOWN when it must be looked up."""
-        try:
-            found = self._known.get(context.get("client_config"))
-        except TypeError:  # no client config to remember it by
+        config = context.get("client_config")
+        if config is None:  # no client config to remember it by
             return self._configured
+        known = self._known.get(id(config))
+        if known is None or known[0]() is not config:
+            return UNKNOWN
+        found = known[1]
         if isinstance(found, str):
             return found
-        if found is not None and self._clock() - found < self._retry_after:
+        if self._clock() - found < self._retry_after:  # found: when finding it failed
             return None
         return UNKNOWN
 
     def remember(self, context: Any, account: str | None) -> None:
-        with contextlib.suppress(TypeError):
-            self._known[context.get("client_config")] = (
-                self._clock() if account is None else account
+        config = context.get("client_config")
+        if config is None:
+            return
+        key = id(config)
+        known = self._known
+
+        def forget(ref: weakref.ReferenceType[Any]) -> None:
+            # The config is gone: its id may be reused, but not before this runs.
+            if known.get(key, (None,))[0] is ref:
+                known.pop(key, None)
+
+        with contextlib.suppress(TypeError):  # not weakly referenceable: not remembered
+            known[key] = (
+                weakref.ref(config, forget),
+                self._clock() if account is None else account,
             )
 
     def _find(self, context: Any) -> str | None:

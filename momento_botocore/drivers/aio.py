@@ -72,10 +72,23 @@ class AsyncDriver:
 
     async def serve_from_cache(self, context: Any, **_: Any) -> _Answer | None:
         call: GetCall | None = context.get(GET_KEY)
-        if call is None or not self.engine.active:
+        engine = self.engine
+        if call is None or not engine.active:
             return None
         try:
-            return await self._serve(call)
+            if engine.pending.active:
+                await self._retry_tombstones()
+                if engine.skips_cache(call):
+                    return None
+            try:
+                raw = await self.backend.get(call.plan.key)
+            except Exception as error:
+                engine.lookup_failed(call, error)
+                return None
+            parsed, garbage = engine.answer_get(call, raw)
+            if garbage is not None:
+                await self._perform(garbage)
+            return None if parsed is None else (hooks.HIT_HTTP_RESPONSE, parsed)
         except Exception as error:
             call.fill = False  # to DynamoDB, and no fill
             self.engine.failed("cache lookup", call.plan.table, error)
@@ -95,7 +108,7 @@ class AsyncDriver:
     ) -> None:
         try:
             call: GetCall | None = context.get(GET_KEY)
-            if call is not None:
+            if call is not None and call.sent:  # else a hit (never sent): nothing to do
                 writes = self.engine.finish_get(call, http_response.status_code, parsed)
                 await self._perform(writes)
         except Exception as error:
@@ -167,7 +180,7 @@ class AsyncDriver:
         account = await engine.accounts.of_async(context)
         call = engine.plan_get(params, context.get("client_region"), account)
         if call is not None:
-            context[GET_KEY] = call  # last: see SyncDriver._plan_get
+            context[GET_KEY] = call  # last: see SyncDriver.plan_request
 
     async def _plan_batch(self, operation: str, params: Any, context: Any) -> None:
         engine = self.engine
@@ -209,22 +222,6 @@ class AsyncDriver:
             context[WRITE_KEY] = call
 
     # Cache I/O -------------------------------------------------------------------
-
-    async def _serve(self, call: GetCall) -> _Answer | None:
-        engine = self.engine
-        if engine.pending.active:
-            await self._retry_tombstones()
-            if engine.skips_cache(call):
-                return None
-        try:
-            raw = await self.backend.get(call.plan.key)
-        except Exception as error:
-            engine.lookup_failed(call, error)
-            return None
-        parsed, garbage = engine.answer_get(call, raw)
-        if garbage is not None:
-            await self._perform(garbage)
-        return None if parsed is None else (hooks.HIT_HTTP_RESPONSE, parsed)
 
     async def _look_up(self, call: BatchCall, table: str, keys: list[str]) -> list[bytes | None]:
         """The values of ``keys``; all misses (and no fill) when the lookup fails."""

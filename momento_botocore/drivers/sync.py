@@ -48,7 +48,6 @@ class SyncDriver:
             clock=clock,
         )
         self._planners = {
-            "GetItem": self._plan_get,
             "BatchGetItem": self._plan_batch,
             **dict.fromkeys(WRITE_OPERATIONS, self._plan_write),
         }
@@ -79,19 +78,43 @@ class SyncDriver:
     # Handlers --------------------------------------------------------------------
 
     def plan_request(self, params: Any, model: Any, context: Any, **_: Any) -> None:
+        engine = self.engine
         try:
+            if not engine.active:
+                return
+            if model.name == "GetItem":  # the hot path, inline
+                account = engine.accounts.of(context)
+                call = engine.plan_get(params, context.get("client_region"), account)
+                if call is not None:
+                    # Last: a call in the context is looked up and filled, so it must
+                    # only be there once the request asks for the full item.
+                    context[GET_KEY] = call
+                return
             planner = self._planners.get(model.name)
-            if planner is not None and self.engine.active:
+            if planner is not None:
                 planner(model.name, params, context)
         except Exception as error:
-            self.engine.failed("planning", "", error)
+            engine.failed("planning", "", error)
 
     def serve_from_cache(self, context: Any, **_: Any) -> _Answer | None:
         call: GetCall | None = context.get(GET_KEY)
-        if call is None or not self.engine.active:
+        engine = self.engine
+        if call is None or not engine.active:
             return None
         try:
-            return self._serve(call)
+            if engine.pending.active:
+                self._retry_tombstones()
+                if engine.skips_cache(call):
+                    return None
+            try:
+                raw = self.backend.get(call.plan.key)
+            except Exception as error:
+                engine.lookup_failed(call, error)
+                return None
+            parsed, garbage = engine.answer_get(call, raw)
+            if garbage is not None:
+                self._perform(garbage)
+            return None if parsed is None else (hooks.HIT_HTTP_RESPONSE, parsed)
         except Exception as error:
             call.fill = False  # to DynamoDB, and no fill
             self.engine.failed("cache lookup", call.plan.table, error)
@@ -109,7 +132,7 @@ class SyncDriver:
     def fill_after_miss(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
         try:
             call: GetCall | None = context.get(GET_KEY)
-            if call is not None:
+            if call is not None and call.sent:  # else a hit (never sent): nothing to do
                 self._perform(self.engine.finish_get(call, http_response.status_code, parsed))
         except Exception as error:
             self.engine.failed("cache fill", "", error)
@@ -174,14 +197,6 @@ class SyncDriver:
 
     # Planning --------------------------------------------------------------------
 
-    def _plan_get(self, operation: str, params: Any, context: Any) -> None:
-        engine = self.engine
-        call = engine.plan_get(params, context.get("client_region"), engine.accounts.of(context))
-        if call is not None:
-            # Last: a call in the context is looked up and filled, so it must only be
-            # there once the request asks for the full item.
-            context[GET_KEY] = call
-
     def _plan_batch(self, operation: str, params: Any, context: Any) -> None:
         engine = self.engine
         call = engine.plan_batch(params, context.get("client_region"), engine.accounts.of(context))
@@ -219,22 +234,6 @@ class SyncDriver:
             context[WRITE_KEY] = call
 
     # Cache I/O -------------------------------------------------------------------
-
-    def _serve(self, call: GetCall) -> _Answer | None:
-        engine = self.engine
-        if engine.pending.active:
-            self._retry_tombstones()
-            if engine.skips_cache(call):
-                return None
-        try:
-            raw = self.backend.get(call.plan.key)
-        except Exception as error:
-            engine.lookup_failed(call, error)
-            return None
-        parsed, garbage = engine.answer_get(call, raw)
-        if garbage is not None:
-            self._perform(garbage)
-        return None if parsed is None else (hooks.HIT_HTTP_RESPONSE, parsed)
 
     def _look_up(self, call: BatchCall, table: str, keys: list[str]) -> list[bytes | None]:
         """The values of ``keys``; all misses (and no fill) when the lookup fails."""
