@@ -318,6 +318,7 @@ class BrokenBackend(MemoryBackend):
         raise ConnectionError("cache is down")
 
 
+@pytest.mark.cache_free(reason="its own cache, which is broken")
 def test_a_failing_cache_does_not_break_writes(endpoint: str, items: str) -> None:
     client = registered_client(endpoint, BrokenBackend())
     for write, _ in WRITES.values():
