@@ -15,8 +15,6 @@ import inspect
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from botocore.awsrequest import AWSResponse
-
 from momento_botocore import hooks
 from momento_botocore.backends.base import (
     AsyncBackend,
@@ -29,15 +27,14 @@ from momento_botocore.backends.base import (
     bulk_set,
     cache_identity,
 )
-from momento_botocore.config import CacheConfig
 from momento_botocore.core.call import BATCH_KEY, GET_KEY, WRITE_KEY, BatchCall, GetCall, WriteCall
 from momento_botocore.core.engine import CacheWrites, Engine, add_missing_hits
 from momento_botocore.core.writes import WRITE_OPERATIONS, key_names_of
+from momento_botocore.drivers.common import Answer as _Answer
+from momento_botocore.drivers.common import DriverBase
 
-_Answer = tuple[AWSResponse, dict[str, Any]]
 
-
-class AsyncDriver:
+class AsyncDriver(DriverBase):
     """aiobotocore's handlers (see hooks.HANDLERS) for one engine and async backend."""
 
     def __init__(self, engine: Engine, backend: AsyncBackend) -> None:
@@ -48,17 +45,6 @@ class AsyncDriver:
             "BatchGetItem": self._plan_batch,
             **dict.fromkeys(WRITE_OPERATIONS, self._plan_write),
         }
-
-    @property
-    def config(self) -> CacheConfig:
-        return self.engine.config
-
-    @property
-    def active(self) -> bool:
-        return self.engine.active
-
-    def install(self, events: Any) -> None:
-        hooks.install(self, events)
 
     # Handlers --------------------------------------------------------------------
 
@@ -94,15 +80,6 @@ class AsyncDriver:
             self.engine.failed("cache lookup", call.plan.table, error)
             return None
 
-    def mark_sent(self, request: Any, **_: Any) -> None:
-        """request-created: this call's answer will come over the wire."""
-        try:
-            call: GetCall | None = request.context.get(GET_KEY)
-            if call is not None:
-                call.sent = True
-        except Exception as error:  # never break the call
-            self.engine.failed("marking a request sent", "", error)
-
     async def fill_after_miss(
         self, http_response: Any, parsed: Any, context: Any, **_: Any
     ) -> None:
@@ -114,19 +91,6 @@ class AsyncDriver:
         except Exception as error:
             self.engine.failed("cache fill", "", error)
 
-    def serve_batch(self, context: Any, **_: Any) -> _Answer | None:
-        call: BatchCall | None = context.get(BATCH_KEY)
-        try:
-            parsed = None if call is None else self.engine.answer_batch(call)
-        except Exception as error:
-            self.engine.failed("answering a batch from the cache", "", error)
-            # An all-hit batch's request is a placeholder: it must be answered here.
-            try:
-                parsed = self.engine.bare_batch_answer(call)
-            except Exception:
-                return None
-        return None if parsed is None else (hooks.HIT_HTTP_RESPONSE, parsed)
-
     async def merge_batch(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
         call: BatchCall | None = context.get(BATCH_KEY)
         try:
@@ -137,17 +101,6 @@ class AsyncDriver:
             self.engine.failed("merging a batch answer", "", error)
             with contextlib.suppress(Exception):  # DynamoDB answered only the misses
                 add_missing_hits(call, parsed)
-
-    def count_send(self, request: Any, **_: Any) -> None:
-        """request-created: one more attempt of this call goes over the wire."""
-        try:
-            call = request.context.get(WRITE_KEY) or request.context.get(BATCH_KEY)
-            if isinstance(call, WriteCall):
-                call.sends += 1
-            elif call is not None:
-                call.sent = True
-        except Exception as error:  # never break the call
-            self.engine.failed("counting a request sent", "", error)
 
     async def write_answered(self, http_response: Any, context: Any, **_: Any) -> None:
         call: WriteCall | None = context.get(WRITE_KEY)
@@ -166,12 +119,6 @@ class AsyncDriver:
         except Exception as error:
             self.engine.failed("cache invalidation", "", error)
             self.engine.invalidation_failed(call)
-
-    def remember_clients(self, base_classes: Any, **_: Any) -> None:
-        try:
-            hooks.remember_clients(base_classes)
-        except Exception as error:  # such clients cannot DescribeTable for a write's key
-            self.engine.failed("remembering clients", "", error)
 
     # Planning --------------------------------------------------------------------
 
