@@ -17,22 +17,14 @@ def create_backend(config: CacheConfig, *, credential_provider: Any = None) -> B
     (for example the local test server's).
     """
     if config.backend == "memory":
-        return MemoryBackend(
-            max_entries=config.memory_max_entries, max_bytes=config.memory_max_bytes
-        )
+        return _memory(config)
     if config.backend == "momento":
-        try:
-            from momento_botocore.backends.momento import MomentoBackend
-        except ImportError as error:  # pragma: no cover - momento is a dependency
-            raise ConfigurationError(
-                f"the momento backend needs the 'momento' package: {error}"
-            ) from None
+        _check_momento()
         from momento_botocore.backends.guarded import CircuitBreakerBackend
-        from momento_botocore.breaker import CircuitBreaker
+        from momento_botocore.backends.momento import MomentoBackend
 
         momento = MomentoBackend.from_config(config, credential_provider=credential_provider)
-        breaker = CircuitBreaker(config.breaker_failures, config.breaker_cooldown)
-        return CircuitBreakerBackend(momento, breaker)
+        return CircuitBreakerBackend(momento, _breaker(config))
     raise ConfigurationError(f"backend {config.backend!r} is not available in this build")
 
 
@@ -55,21 +47,31 @@ def create_async_backend(
     if config.backend == "memory":
         if shared_memory is not None:
             return AsyncMemoryBackend(shared_memory)
-        memory = MemoryBackend(
-            max_entries=config.memory_max_entries, max_bytes=config.memory_max_bytes
-        )
-        return AsyncMemoryBackend(memory, close_memory=True)
+        return AsyncMemoryBackend(_memory(config), close_memory=True)
     if config.backend == "momento":
-        try:
-            from momento_botocore.backends.momento_async import AsyncMomentoBackend
-        except ImportError as error:  # pragma: no cover - momento is a dependency
-            raise ConfigurationError(
-                f"the momento backend needs the 'momento' package: {error}"
-            ) from None
+        _check_momento()
         from momento_botocore.backends.guarded import AsyncCircuitBreakerBackend
-        from momento_botocore.breaker import CircuitBreaker
+        from momento_botocore.backends.momento_async import AsyncMomentoBackend
 
         momento = AsyncMomentoBackend.from_config(config, credential_provider=credential_provider)
-        breaker = CircuitBreaker(config.breaker_failures, config.breaker_cooldown)
-        return AsyncCircuitBreakerBackend(momento, breaker)
+        return AsyncCircuitBreakerBackend(momento, _breaker(config))
     raise ConfigurationError(f"backend {config.backend!r} is not available in this build")
+
+
+def _memory(config: CacheConfig) -> MemoryBackend:
+    return MemoryBackend(max_entries=config.memory_max_entries, max_bytes=config.memory_max_bytes)
+
+
+def _check_momento() -> None:
+    try:
+        import momento  # noqa: F401
+    except ImportError as error:  # pragma: no cover - momento is a dependency
+        raise ConfigurationError(
+            f"the momento backend needs the 'momento' package: {error}"
+        ) from None
+
+
+def _breaker(config: CacheConfig) -> Any:
+    from momento_botocore.breaker import CircuitBreaker
+
+    return CircuitBreaker(config.breaker_failures, config.breaker_cooldown)
