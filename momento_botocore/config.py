@@ -198,7 +198,8 @@ class CacheConfig:
             ),
             self.ttl,
         )
-        assert isinstance(ttl, float) and isinstance(self.absent_ttl, float)
+        assert isinstance(ttl, float)
+        assert isinstance(self.absent_ttl, float)
         return TableSettings(ttl=ttl, absent_ttl=min(self.absent_ttl, ttl))
 
     def key_schema_for(self, table: str) -> tuple[str, ...] | None:

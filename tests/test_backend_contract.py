@@ -228,11 +228,14 @@ def test_bulk_helpers_write_one_key_at_a_time_where_a_backend_has_no_bulk_method
     assert bulk_add(plain, [("a", b"x", 60.0), ("c", b"3", 60.0)]) == [False, True]
     assert batch(any_backend).get_many(["a", "b", "c"]) == [b"1", b"2", b"3"]
     outcome = bulk_set(plain, [("d", b"v", 60.0), ("e", b"v", -1.0), ("f", b"v", 60.0)])
-    assert outcome[0] is None and isinstance(outcome[1], ValueError) and outcome[2] is None
+    assert outcome[0] is None
+    assert isinstance(outcome[1], ValueError)
+    assert outcome[2] is None
 
 
 def test_bulk_helpers_never_raise(any_backend: Backend) -> None:
     # The backend's own method raises (a bad TTL): every entry comes back as its error.
     outcome = bulk_add(any_backend, [("a", b"v", 60.0), ("b", b"v", 0.0)])
-    assert len(outcome) == 2 and all(isinstance(error, ValueError) for error in outcome)
+    assert len(outcome) == 2
+    assert all(isinstance(error, ValueError) for error in outcome)
     assert bulk_set(any_backend, []) == []

@@ -147,7 +147,8 @@ def test_an_invalidation_during_a_read_is_not_overwritten_by_its_fill(
     assert read.finish() == (1 if path.item_exists else None)  # what DynamoDB said
 
     entry = world.entry()
-    assert entry is not None and entry.kind is kind, f"the fill overwrote the {kind.name}"
+    assert entry is not None, f"the {kind.name} is gone"
+    assert entry.kind is kind, f"the fill overwrote the {kind.name}"
     if version is not None:
         assert entry.item == item(KEY, version)
     assert world.read() == 2
