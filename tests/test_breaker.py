@@ -102,7 +102,7 @@ def test_a_probe_that_never_answers_is_replaced_after_a_cooldown() -> None:
     assert breaker.allow() is True
 
 
-@pytest.mark.parametrize("threshold, cooldown", [(0, 1.0), (True, 1.0), (1, 0.0), (1, -1.0)])
+@pytest.mark.parametrize(("threshold", "cooldown"), [(0, 1.0), (True, 1.0), (1, 0.0), (1, -1.0)])
 def test_bad_settings_are_refused(threshold: int, cooldown: float) -> None:
     with pytest.raises(ValueError):
         CircuitBreaker(threshold, cooldown)

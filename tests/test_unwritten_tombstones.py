@@ -345,7 +345,7 @@ def test_a_later_tombstone_of_the_same_item_settles_the_pending_one(
 
 
 @pytest.mark.parametrize(
-    "setting, value",
+    ("setting", "value"),
     [
         ("max_pending_tombstones", 0),
         ("max_pending_tombstones", 1.5),
