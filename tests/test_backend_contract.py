@@ -95,7 +95,7 @@ def test_add_stores_over_an_expired_entry(any_backend: Backend) -> None:
 
 
 def test_a_ttl_that_is_not_positive_is_refused(any_backend: Backend) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ttl_seconds must be"):
         any_backend.set("k", b"v", 0)
     assert any_backend.get("k") is None
 
@@ -214,7 +214,7 @@ def test_each_entry_of_a_bulk_write_has_its_own_ttl(any_backend: Backend) -> Non
 def test_a_bulk_write_with_a_ttl_that_is_not_positive_writes_nothing(
     any_backend: Backend, method: str
 ) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ttl_seconds must be"):
         getattr(bulk(any_backend), method)([("a", b"v", 60.0), ("b", b"v", 0.0)])
     assert batch(any_backend).get_many(["a", "b"]) == [None, None]
 

@@ -102,9 +102,17 @@ def test_a_probe_that_never_answers_is_replaced_after_a_cooldown() -> None:
     assert breaker.allow() is True
 
 
-@pytest.mark.parametrize(("threshold", "cooldown"), [(0, 1.0), (True, 1.0), (1, 0.0), (1, -1.0)])
-def test_bad_settings_are_refused(threshold: int, cooldown: float) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("threshold", "cooldown", "refused"),
+    [
+        (0, 1.0, "failure_threshold must be at least 1"),
+        (True, 1.0, "failure_threshold must be at least 1"),
+        (1, 0.0, "cooldown must be positive"),
+        (1, -1.0, "cooldown must be positive"),
+    ],
+)
+def test_bad_settings_are_refused(threshold: int, cooldown: float, refused: str) -> None:
+    with pytest.raises(ValueError, match=refused):
         CircuitBreaker(threshold, cooldown)
 
 

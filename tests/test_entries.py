@@ -89,11 +89,17 @@ def test_undecodable_values_are_not_entries(data: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "item",
-    [{"a": {"S": 1}}, {"a": {"ZZ": "x"}}, {"a": "plain"}, {1: {"S": "x"}}, {"a": {"B": 3}}],
+    ("item", "refused"),
+    [
+        ({"a": {"S": 1}}, "S value must be a str"),
+        ({"a": {"ZZ": "x"}}, "unknown attribute type 'ZZ'"),
+        ({"a": "plain"}, "not an attribute value: 'plain'"),
+        ({1: {"S": "x"}}, "attribute names must be str, got int"),
+        ({"a": {"B": 3}}, "B value must be bytes or str, got int"),
+    ],
 )
-def test_encoding_a_malformed_item_raises(item: Any) -> None:
-    with pytest.raises(ValueError):
+def test_encoding_a_malformed_item_raises(item: Any, refused: str) -> None:
+    with pytest.raises(ValueError, match=refused):
         encode_item(item)
 
 

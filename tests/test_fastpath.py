@@ -73,9 +73,9 @@ def test_unhashable_binary_key_values_still_get_their_key() -> None:
 def test_invalid_keys_keep_failing_after_valid_ones_are_remembered() -> None:
     cache_key(ACCOUNT, "r", "t", {"pk": {"N": "1"}})
     for _ in range(2):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="not a DynamoDB number"):
             cache_key(ACCOUNT, "r", "t", {"pk": {"N": 1}})
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="not a DynamoDB number"):
             cache_key(ACCOUNT, "r", "t", {"pk": {"N": "1x"}})
 
 
@@ -100,9 +100,9 @@ def test_table_names_keep_parsing_the_same_and_bad_ones_keep_failing() -> None:
         assert parse_table("orders", "us-east-1", "111111111111")[0] == "111111111111"
         assert parse_table("orders", "us-east-1") == (None, "us-east-1", "orders")
         assert parse_table("orders", None) == (None, "", "orders")
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="not a DynamoDB table name"):
             parse_table("bad name", "us-east-1")
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="not a 12-digit AWS account"):
             parse_table("orders", "us-east-1", "not-an-account")
 
 
@@ -200,18 +200,18 @@ def test_encoding_gives_the_same_entry_for_parsed_items_and_other_shapes() -> No
 
 
 @pytest.mark.parametrize(
-    "value",
+    ("value", "refused"),
     [
-        {"S": 1},
-        {"N": 1.5},
-        {"BOOL": "true"},
-        {"SS": ["a", 1]},
-        {"M": {"x": {"S": None}}},
-        {"Q": "x"},
+        ({"S": 1}, "S value must be a str"),
+        ({"N": 1.5}, "N value must be a str"),
+        ({"BOOL": "true"}, "BOOL value must be a bool"),
+        ({"SS": ["a", 1]}, "SS members must be str"),
+        ({"M": {"x": {"S": None}}}, "S value must be a str"),
+        ({"Q": "x"}, "unknown attribute type 'Q'"),
     ],
 )
-def test_encoding_still_rejects_malformed_values(value: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
+def test_encoding_still_rejects_malformed_values(value: dict[str, Any], refused: str) -> None:
+    with pytest.raises(ValueError, match=refused):
         encode_item({"pk": {"S": "a"}, "bad": value})
 
 
@@ -345,13 +345,13 @@ def test_refused_spellings_keep_failing_after_their_number_is_remembered() -> No
     cache_keys(ACCOUNT, "r", "t", [{"pk": {"N": "100"}}])
     for refused in [" 100", "100 ", "1_00", "\u0661\u0660\u0660"]:
         for _ in range(2):
-            with pytest.raises(ValueError):
+            with pytest.raises(ValueError, match="not a DynamoDB number"):
                 cache_key(ACCOUNT, "r", "t", {"pk": {"N": refused}})
-            with pytest.raises(ValueError):
+            with pytest.raises(ValueError, match="not a DynamoDB number"):
                 cache_keys(ACCOUNT, "r", "t", [{"pk": {"N": "100"}}, {"pk": {"N": refused}}])
     cache_key(ACCOUNT, "r", "t", {"pk": {"S": "\U0001f600"}})
     for _ in range(2):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="lone surrogate"):
             cache_key(ACCOUNT, "r", "t", {"pk": {"S": "\ud83d"}})
 
 
@@ -364,7 +364,7 @@ def test_a_bounded_lru_forgets_the_oldest_stored_entry() -> None:
     assert (memo.get("a"), memo.get("b"), memo.get("c")) == (3, None, 4)
     assert len(memo) == 2
     assert "b" not in memo
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="size must be at least 1"):
         BoundedLRU(0)
 
 

@@ -82,7 +82,8 @@ def test_values_are_binary_safe() -> None:
 
 @pytest.mark.parametrize("kwargs", [{"max_entries": 0}, {"max_bytes": -1}])
 def test_bad_bounds_are_rejected(kwargs: dict[str, int]) -> None:
-    with pytest.raises(ValueError):
+    (setting,) = kwargs
+    with pytest.raises(ValueError, match=f"{setting} must be positive"):
         MemoryBackend(**kwargs)
 
 

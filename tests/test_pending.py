@@ -257,7 +257,7 @@ def test_a_round_writes_at_most_round_size_then_the_next_is_due_at_once() -> Non
 
 
 def test_bad_limits_are_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_keys must be at least 1"):
         PendingTombstones(max_keys=0)
 
 

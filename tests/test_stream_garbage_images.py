@@ -130,7 +130,7 @@ def test_a_record_that_cannot_be_read_is_skipped_and_logged(
 
 
 def test_encoding_a_too_deep_item_is_a_value_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="nested too deep"):
         encode_item({**KEYS, "v": nested(5000)})
 
 
