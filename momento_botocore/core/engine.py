@@ -515,8 +515,9 @@ class Engine:
                     fills.append((table.table, (key, encode_item(item), settings.ttl)))
             for key_attributes in (unprocessed or {}).get("Keys", []):
                 pending.pop(self._batch_key(table, key_attributes), None)  # not read
-            for key in pending:
-                fills.append((table.table, (key, encode_absent(), settings.absent_ttl)))
+            fills.extend(
+                (table.table, (key, encode_absent(), settings.absent_ttl)) for key in pending
+            )
         except Exception as error:
             self.failed("cache fill", table.table, error)
             return []
