@@ -154,7 +154,8 @@ def test_a_surrogate_pair_has_the_key_of_the_character_it_encodes() -> None:
     )
 
 
-@pytest.mark.parametrize("text", ["\ud83d", "\ude00", "a\ude00\ud83d", "\ud83d\ud83d"])
+# PT014 takes "\ud83d" and "\ude00" for one case: ruff reads any lone surrogate as U+FFFD.
+@pytest.mark.parametrize("text", ["\ud83d", "\ude00", "a\ude00\ud83d", "\ud83d\ud83d"])  # noqa: PT014
 def test_a_lone_surrogate_gets_no_key(text: str) -> None:
     with pytest.raises(ValueError, match="lone surrogate"):
         cache_key(ACCOUNT, "r", "t", {"pk": {"S": text}})
