@@ -156,8 +156,7 @@ def markdown(info: dict[str, Any], results: Sequence[BenchResult], *, quick: boo
         if runs:
             parts.append(f"\n## Workload: {result.details.get('spec', '')}\n")
             parts.append(workload_table(runs))
-        for plot in result.plots:
-            parts.append(f"\n![{result.name}]({plot})\n")
+        parts.extend(f"\n![{result.name}]({plot})\n" for plot in result.plots)
     return "\n".join(parts)
 
 

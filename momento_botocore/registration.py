@@ -226,24 +226,17 @@ def register(
     registration; with other settings, the new registration replaces the old one
     on that target.
     """
-    changes: dict[str, Any] = {
-        name: value
-        for name, value in (
-            ("ttl", ttl),
-            ("tables", tuple(tables) if isinstance(tables, list) else tables),
-            ("table_ttls", table_ttls),
-            ("key_prefix", key_prefix),
-            ("key_schemas", key_schemas),
-            ("account_id", account_id),
-        )
-        if value is not None
-    }
-    if config is None:
-        if ttl is None:
-            raise ConfigurationError("register() needs ttl= (seconds or timedelta) or config=")
-        config = CacheConfig(**changes)
-    elif changes:
-        config = config.replace(**changes)
+    config = _merged_config(
+        config,
+        {
+            "ttl": ttl,
+            "tables": tuple(tables) if isinstance(tables, list) else tables,
+            "table_ttls": table_ttls,
+            "key_prefix": key_prefix,
+            "key_schemas": key_schemas,
+            "account_id": account_id,
+        },
+    )
     if backend is not None and not all(
         callable(getattr(backend, name, None)) for name in ("get", "add", "set", "delete", "close")
     ):
@@ -271,19 +264,36 @@ def register(
             backend_given=backend,
         )
         if target is None:
-            registration._global = True
-            _GLOBAL.append(registration)
-            botocore.register_initializer(registration._initialize_session)
-            boto3 = sys.modules.get("boto3")
-            default_session = getattr(boto3, "DEFAULT_SESSION", None)
-            if default_session is not None:
-                registration._install(default_session.events)
+            _install_globally(registration)
         else:
             registration._install(emitter)
             if getattr(target, "meta", None) is not None:
                 registration._client_emitters.add(emitter)
                 remember_client(target)  # writes ask it for key schemas (DescribeTable)
         return registration
+
+
+def _merged_config(config: CacheConfig | None, settings: dict[str, Any]) -> CacheConfig:
+    """``config`` with the settings given to register() (None: not given), or a new
+    CacheConfig of them when there is no ``config``."""
+    changes = {name: value for name, value in settings.items() if value is not None}
+    if config is None:
+        if "ttl" not in changes:
+            raise ConfigurationError("register() needs ttl= (seconds or timedelta) or config=")
+        return CacheConfig(**changes)
+    return config.replace(**changes) if changes else config
+
+
+def _install_globally(registration: Registration) -> None:
+    """``registration`` for every botocore session from now on, and for boto3's default
+    session if there is one. Called with _LOCK held."""
+    registration._global = True
+    _GLOBAL.append(registration)
+    botocore.register_initializer(registration._initialize_session)
+    boto3 = sys.modules.get("boto3")
+    default_session = getattr(boto3, "DEFAULT_SESSION", None)
+    if default_session is not None:
+        registration._install(default_session.events)
 
 
 def global_registration() -> Registration | None:

@@ -123,7 +123,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def _driver(request: pytest.FixtureRequest) -> Iterator[str]:
+def driver(request: pytest.FixtureRequest) -> Iterator[str]:
     """The driver under test; after an async test, its clients are closed and any
     callback of ours that blocked the event loop fails it."""
     DRIVER[0] = request.config.getoption("--driver")

@@ -149,8 +149,10 @@ def test_the_stream_side_keys_records_by_the_account_of_their_table(endpoint: st
     assert f":{A}:table/orders/stream/" in tailer.resolve_stream()
     tailer.drain()
     entry = decode(backend.get(cache_key(A, REGION, "orders", KEY)))
-    assert entry is not None and entry.kind is EntryKind.ITEM
-    assert entry.item is not None and entry.item["owner"] == {"S": "A"}
+    assert entry is not None
+    assert entry.kind is EntryKind.ITEM
+    assert entry.item is not None
+    assert entry.item["owner"] == {"S": "A"}
     assert backend.get(cache_key(B, REGION, "orders", KEY)) is None
     sent = RequestCounter(client_a, "GetItem")
     assert owner_of(client_a.get_item(TableName="orders", Key=KEY)) == "A"

@@ -110,12 +110,15 @@ def test_async_bulk_helpers_never_raise() -> None:
     entries = [("a", b"v", 60.0), ("b", b"v", 60.0)]
     refusing: Any = Refusing()
     added = run(async_bulk_add(refusing, entries))
-    assert len(added) == 2 and all(isinstance(e, BackendError) for e in added)
+    assert len(added) == 2
+    assert all(isinstance(e, BackendError) for e in added)
     written = run(async_bulk_set(refusing, entries))
-    assert len(written) == 2 and all(isinstance(e, BackendError) for e in written)
+    assert len(written) == 2
+    assert all(isinstance(e, BackendError) for e in written)
     wrong: Any = Refusing(wrong_length=True)
     for outcome in (run(async_bulk_add(wrong, entries)), run(async_bulk_set(wrong, entries))):
-        assert len(outcome) == 2 and all(isinstance(e, BackendError) for e in outcome)
+        assert len(outcome) == 2
+        assert all(isinstance(e, BackendError) for e in outcome)
         assert "results for 2 entries" in str(outcome[0])
     assert run(async_bulk_add(refusing, [])) == [] == run(async_bulk_set(refusing, []))
     memory = AsyncMemoryBackend(MemoryBackend())
@@ -185,7 +188,8 @@ def test_get_many_is_one_get_batch_call(momento_server: LocalMomentoServer) -> N
         await backend.close()
 
     run(main())
-    assert momento_server.calls("GetBatch") == 4 and momento_server.calls("Get") == 0
+    assert momento_server.calls("GetBatch") == 4
+    assert momento_server.calls("Get") == 0
 
 
 def test_one_key_at_a_time_the_lookups_are_concurrent_tasks(
@@ -369,7 +373,8 @@ def test_after_close_every_call_fails(momento_server: LocalMomentoServer) -> Non
             with pytest.raises(BackendError, match="closed"):
                 await call()
         outcome = await backend.set_many([("k", b"v", 60.0)])  # per entry, as ever
-        assert isinstance(outcome[0], BackendError) and "closed" in str(outcome[0])
+        assert isinstance(outcome[0], BackendError)
+        assert "closed" in str(outcome[0])
 
     run(main())
 
@@ -468,7 +473,8 @@ def test_the_async_breaker_opens_refuses_without_a_call_and_probes() -> None:
         assert backend.breaker.state is BreakerState.CLOSED
         assert await backend.get_many([]) == []  # no call: nothing for the breaker
         outcome = await backend.set_many([("a", b"v", 60.0), ("b", b"v", 60.0)])
-        assert isinstance(outcome[0], BackendError) and outcome[1] is None
+        assert isinstance(outcome[0], BackendError)
+        assert outcome[1] is None
         assert backend.breaker.state is BreakerState.OPEN  # the partial failure counted
         calls = inner.calls
         for call in (
@@ -520,10 +526,12 @@ def test_the_factory_makes_memory_backends_shared_or_their_own() -> None:
     config = CacheConfig(ttl=60, memory_max_entries=10)
     memory = MemoryBackend()
     shared = create_async_backend(config, shared_memory=memory)
-    assert isinstance(shared, AsyncMemoryBackend) and shared.memory is memory
+    assert isinstance(shared, AsyncMemoryBackend)
+    assert shared.memory is memory
     assert shared.cache_identity() == cache_identity(memory)
     own = create_async_backend(config)
-    assert isinstance(own, AsyncMemoryBackend) and own.memory is not memory
+    assert isinstance(own, AsyncMemoryBackend)
+    assert own.memory is not memory
 
     async def main() -> None:
         await own.set_many([(f"k{n}", b"v", 60.0) for n in range(20)])

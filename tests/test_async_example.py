@@ -110,6 +110,8 @@ def test_the_example_serves_the_second_read_of_an_order_from_the_cache(
 
 def test_a_missing_order_is_a_404_and_its_absence_is_cached(example: dict[str, Any]) -> None:
     first, second = serve(example, ["7", "7"])
-    assert isinstance(first, example["HTTPException"]) and first.status_code == 404
-    assert isinstance(second, example["HTTPException"]) and second.status_code == 404
+    assert isinstance(first, example["HTTPException"])
+    assert first.status_code == 404
+    assert isinstance(second, example["HTTPException"])
+    assert second.status_code == 404
     assert momento_botocore.stats()["orders"]["hits"] == 1  # an ABSENT entry

@@ -95,7 +95,7 @@ def test_add_stores_over_an_expired_entry(any_backend: Backend) -> None:
 
 
 def test_a_ttl_that_is_not_positive_is_refused(any_backend: Backend) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ttl_seconds must be"):
         any_backend.set("k", b"v", 0)
     assert any_backend.get("k") is None
 
@@ -214,7 +214,7 @@ def test_each_entry_of_a_bulk_write_has_its_own_ttl(any_backend: Backend) -> Non
 def test_a_bulk_write_with_a_ttl_that_is_not_positive_writes_nothing(
     any_backend: Backend, method: str
 ) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ttl_seconds must be"):
         getattr(bulk(any_backend), method)([("a", b"v", 60.0), ("b", b"v", 0.0)])
     assert batch(any_backend).get_many(["a", "b"]) == [None, None]
 
@@ -228,11 +228,14 @@ def test_bulk_helpers_write_one_key_at_a_time_where_a_backend_has_no_bulk_method
     assert bulk_add(plain, [("a", b"x", 60.0), ("c", b"3", 60.0)]) == [False, True]
     assert batch(any_backend).get_many(["a", "b", "c"]) == [b"1", b"2", b"3"]
     outcome = bulk_set(plain, [("d", b"v", 60.0), ("e", b"v", -1.0), ("f", b"v", 60.0)])
-    assert outcome[0] is None and isinstance(outcome[1], ValueError) and outcome[2] is None
+    assert outcome[0] is None
+    assert isinstance(outcome[1], ValueError)
+    assert outcome[2] is None
 
 
 def test_bulk_helpers_never_raise(any_backend: Backend) -> None:
     # The backend's own method raises (a bad TTL): every entry comes back as its error.
     outcome = bulk_add(any_backend, [("a", b"v", 60.0), ("b", b"v", 0.0)])
-    assert len(outcome) == 2 and all(isinstance(error, ValueError) for error in outcome)
+    assert len(outcome) == 2
+    assert all(isinstance(error, ValueError) for error in outcome)
     assert bulk_set(any_backend, []) == []

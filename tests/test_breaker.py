@@ -30,11 +30,13 @@ def failing(breaker: CircuitBreaker, times: int) -> None:
 def test_calls_go_through_until_the_threshold_of_consecutive_failures() -> None:
     breaker = CircuitBreaker(3, 5.0, clock=Clock())
     failing(breaker, 2)
-    assert breaker.state is BreakerState.CLOSED and breaker.allow()
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.allow()
     breaker.record_failure()
     assert breaker.state is BreakerState.OPEN
     assert breaker.allow() is False
-    assert breaker.times_opened == 1 and breaker.rejected == 1
+    assert breaker.times_opened == 1
+    assert breaker.rejected == 1
 
 
 def test_a_success_resets_the_run_of_failures() -> None:
@@ -43,7 +45,8 @@ def test_a_success_resets_the_run_of_failures() -> None:
         failing(breaker, 2)
         assert breaker.allow()
         breaker.record_success()
-    assert breaker.state is BreakerState.CLOSED and breaker.times_opened == 0
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.times_opened == 0
 
 
 def test_after_the_cooldown_exactly_one_probe_goes_out() -> None:
@@ -79,7 +82,8 @@ def test_a_failed_probe_opens_the_breaker_for_another_full_cooldown() -> None:
     clock.now += 5
     assert breaker.allow()
     breaker.record_failure()
-    assert breaker.state is BreakerState.OPEN and breaker.times_opened == 2
+    assert breaker.state is BreakerState.OPEN
+    assert breaker.times_opened == 2
     clock.now += 4.9
     assert breaker.allow() is False
     clock.now += 0.1
@@ -98,9 +102,17 @@ def test_a_probe_that_never_answers_is_replaced_after_a_cooldown() -> None:
     assert breaker.allow() is True
 
 
-@pytest.mark.parametrize("threshold, cooldown", [(0, 1.0), (True, 1.0), (1, 0.0), (1, -1.0)])
-def test_bad_settings_are_refused(threshold: int, cooldown: float) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("threshold", "cooldown", "refused"),
+    [
+        (0, 1.0, "failure_threshold must be at least 1"),
+        (True, 1.0, "failure_threshold must be at least 1"),
+        (1, 0.0, "cooldown must be positive"),
+        (1, -1.0, "cooldown must be positive"),
+    ],
+)
+def test_bad_settings_are_refused(threshold: int, cooldown: float, refused: str) -> None:
+    with pytest.raises(ValueError, match=refused):
         CircuitBreaker(threshold, cooldown)
 
 
@@ -167,7 +179,8 @@ def test_opening_is_logged_once_and_closing_once(caplog: pytest.LogCaptureFixtur
     backend.get("k")
     messages = [r.getMessage() for r in caplog.records if r.name == "momento_botocore"]
     assert len(messages) == 2
-    assert "open after 2 consecutive" in messages[0] and "closed" in messages[1]
+    assert "open after 2 consecutive" in messages[0]
+    assert "closed" in messages[1]
 
 
 class PerKeyBackend:

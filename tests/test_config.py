@@ -45,17 +45,23 @@ def test_tables_and_per_table_ttls_match_names_and_globs_in_order() -> None:
     )
     assert config.settings_for("audit") is None
     users = config.settings_for("users")
-    assert users is not None and users.ttl == 60.0 and users.absent_ttl == 60.0
+    assert users is not None
+    assert users.ttl == 60.0
+    assert users.absent_ttl == 60.0
     eu = config.settings_for("orders-eu")
-    assert eu is not None and eu.ttl == 5.0 and eu.absent_ttl == 5.0
+    assert eu is not None
+    assert eu.ttl == 5.0
+    assert eu.absent_ttl == 5.0
     us = config.settings_for("orders-us")
-    assert us is not None and us.ttl == 30.0
+    assert us is not None
+    assert us.ttl == 30.0
 
 
 def test_absent_ttl_defaults_shorter_than_the_item_ttl() -> None:
     config = CacheConfig(ttl=600)
     settings = config.settings_for("t")
-    assert settings is not None and settings.absent_ttl == 60.0
+    assert settings is not None
+    assert settings.absent_ttl == 60.0
 
 
 def test_from_env_reads_every_setting() -> None:
@@ -74,9 +80,11 @@ def test_from_env_reads_every_setting() -> None:
     )
     assert config.ttl == 120.0
     assert config.table_ttls == {"orders": 10.0, "users*": 20.0}
-    assert config.absent_ttl == 7.0 and config.tombstone_ttl == 3.0
+    assert config.absent_ttl == 7.0
+    assert config.tombstone_ttl == 3.0
     assert config.tables == ("orders", "users*")
-    assert config.key_prefix == "app:" and config.momento_cache_name == "cache"
+    assert config.key_prefix == "app:"
+    assert config.momento_cache_name == "cache"
     assert "secret-key" not in repr(config)
 
 

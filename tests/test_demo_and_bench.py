@@ -25,8 +25,10 @@ def test_demo_runs_small_and_ends_with_its_table(tmp_path: Path) -> None:
     result = run_demo(items=40, seconds=3, out_dir=tmp_path, out=out)
     text = out.getvalue()
 
-    assert result.uncached.reads > 0 and result.uncached.hits == 0
-    assert result.cached.reads > 0 and result.cached.writes > 0
+    assert result.uncached.reads > 0
+    assert result.uncached.hits == 0
+    assert result.cached.reads > 0
+    assert result.cached.writes > 0
     assert result.cached.hit_rate > 0.5  # 40 hot items: most reads are hits
     assert result.cached.lag_ms, "the stream tailer applied no write"
     lines = [line.split() for line in text.splitlines()]
@@ -58,7 +60,8 @@ def test_bench_writes_json_markdown_and_figures_with_ratios(tmp_path: Path) -> N
     results = run_bench(["hit", "invalidator"], quick=True, out_dir=tmp_path, out=io.StringIO())
     data = json.loads((tmp_path / "results.json").read_text("utf-8"))
     assert [b["name"] for b in data["benchmarks"]] == ["hit", "invalidator"]
-    assert data["machine"]["cpus"] and data["machine"]["versions"]["botocore"]
+    assert data["machine"]["cpus"]
+    assert data["machine"]["versions"]["botocore"]
     hit = data["benchmarks"][0]["figures"]
     assert [f["name"] for f in hit] == [
         "GetItem hit / floor (low-level client)",
@@ -68,8 +71,10 @@ def test_bench_writes_json_markdown_and_figures_with_ratios(tmp_path: Path) -> N
         # Only the shape: hit and floor differ by ~10 %, within a loaded machine's noise.
         assert figure["ratio_q1"] <= figure["ratio"] <= figure["ratio_q3"]
         assert figure["ratio"] > 0
-        assert figure["absolute"]["hit"] > 0 and figure["absolute"]["floor"] > 0
-        assert figure["goal"] == "ratio <= 1.1" and figure["met"] in (True, False)
+        assert figure["absolute"]["hit"] > 0
+        assert figure["absolute"]["floor"] > 0
+        assert figure["goal"] == "ratio <= 1.1"
+        assert figure["met"] in (True, False)
     rates = data["benchmarks"][1]["figures"]
     assert [f["value"] > 0 for f in rates] == [True, True]
     markdown = (tmp_path / "results.md").read_text("utf-8")
@@ -81,18 +86,24 @@ def test_bench_writes_json_markdown_and_figures_with_ratios(tmp_path: Path) -> N
 def test_bench_momento_and_batch_figures_are_measured(tmp_path: Path) -> None:
     results = run_bench(["momento", "batch"], quick=True, out_dir=tmp_path, out=io.StringIO())
     momento, batch = (result.figures[0] for result in results)
-    assert momento.unavailable is None and batch.unavailable is None
-    assert momento.ratio is not None and momento.ratio > 1.0  # a gRPC round trip costs more
+    assert momento.unavailable is None
+    assert batch.unavailable is None
+    assert momento.ratio is not None
+    assert momento.ratio > 1.0  # a gRPC round trip costs more
     assert momento.absolute["Momento hit"] > momento.absolute["memory hit"] > 0
-    assert batch.ratio is not None and batch.ratio > 1.0  # 100 hits cost more than one
+    assert batch.ratio is not None
+    assert batch.ratio > 1.0  # 100 hits cost more than one
     assert batch.absolute["per key in the batch"] < batch.absolute["GetItem hit"]
     (per_key,) = (f for f in results[1].figures if f.name.endswith("per key beyond the first"))
-    assert per_key.value is not None and per_key.value > 0 and str(per_key.goal) == "value <= 3"
+    assert per_key.value is not None
+    assert per_key.value > 0
+    assert str(per_key.goal) == "value <= 3"
     assert per_key.absolute["batch of 100"] > per_key.absolute["batch of 1"] > 0
     lookups = results[0].figures[1:]  # sequential gets vs get_many, without and with latency
     assert [f.name.startswith("Momento lookups of 100 keys") for f in lookups] == [True, True]
     for figure in lookups:
-        assert figure.ratio is not None and figure.ratio > 0
+        assert figure.ratio is not None
+        assert figure.ratio > 0
         assert set(figure.absolute) == {"get_many", "sequential gets"}
         assert min(figure.absolute.values()) > 0
     assert lookups[1].absolute["sequential gets"] >= 100  # 100 Gets, each held 1 ms

@@ -78,9 +78,11 @@ def test_a_miss_fills_and_the_next_read_is_answered_from_the_entry(engine: Engin
     assert decode(store[call.plan.key]).item == ITEM  # type: ignore[union-attr]
 
     again = engine.plan_get(get_params(), REGION, ACCOUNT)
-    assert again is not None and again.plan is call.plan  # remembered plan (fast path)
+    assert again is not None
+    assert again.plan is call.plan  # remembered plan (fast path)
     parsed, garbage = engine.answer_get(again, store[again.plan.key])
-    assert garbage is None and parsed is not None
+    assert garbage is None
+    assert parsed is not None
     assert parsed["Item"] == ITEM
     assert parsed["ResponseMetadata"]["HTTPHeaders"] == {"x-momento-cache": "hit"}
     assert engine.finish_get(again, 200, parsed) is None  # a hit is never filled
@@ -116,11 +118,14 @@ def test_garbage_is_a_miss_and_is_deleted(engine: Engine) -> None:
     call = engine.plan_get(get_params(), REGION, ACCOUNT)
     assert call is not None
     parsed, garbage = engine.answer_get(call, b"not an entry")
-    assert parsed is None and garbage is not None
+    assert parsed is None
+    assert garbage is not None
     assert garbage.garbage == [("items", call.plan.key)]
     other = encode_item({"pk": {"S": "b"}})  # another item's entry under this key
     parsed, garbage = engine.answer_get(call, other)
-    assert parsed is None and garbage is not None and garbage.garbage
+    assert parsed is None
+    assert garbage is not None
+    assert garbage.garbage
 
 
 def test_a_write_tombstones_fences_and_remembers_what_the_cache_refused(
@@ -131,7 +136,8 @@ def test_a_write_tombstones_fences_and_remembers_what_the_cache_refused(
     assert call is not None
     call.sends = 1
     writes = engine.write_answered(call, 200)
-    assert writes is not None and writes.purpose == INVALIDATION
+    assert writes is not None
+    assert writes.purpose == INVALIDATION
     assert [key for _, key in writes.tombstones] == [k for _, k in call.plan.keys]
     assert engine.write_answered(call, 200) is None  # once per call
     assert engine.fences.look("items", writes.tombstones[0][1]) is not None  # own writes win
@@ -140,11 +146,15 @@ def test_a_write_tombstones_fences_and_remembers_what_the_cache_refused(
     key = writes.tombstones[0][1]
     assert engine.pending.guards("items", key)  # reads skip the cache meanwhile
     read = engine.plan_get(get_params(), REGION, ACCOUNT)
-    assert read is not None and engine.skips_cache(read) and not read.fill
+    assert read is not None
+    assert engine.skips_cache(read)
+    assert not read.fill
 
     engine.clock.now += engine.config.tombstone_retry_interval  # type: ignore[attr-defined]
     retry = engine.tombstone_round()
-    assert retry is not None and retry.purpose == RETRY and retry.tombstones == [("items", key)]
+    assert retry is not None
+    assert retry.purpose == RETRY
+    assert retry.tombstones == [("items", key)]
     engine.settle(retry, [], [None], [])
     assert not engine.pending.guards("items", key)
     assert counters(engine)["tombstones_retried"] == 1
@@ -169,7 +179,8 @@ def test_an_all_hit_batch_is_answered_without_a_request(engine: Engine) -> None:
     assert garbage is None
     assert "momento-botocore" in next(iter(request_items["items"]["Keys"][0]))  # placeholder
     answer = engine.answer_batch(call)
-    assert answer is not None and len(answer["Responses"]["items"]) == 2
+    assert answer is not None
+    assert len(answer["Responses"]["items"]) == 2
 
 
 def test_a_partial_batch_asks_only_the_misses_and_fills_them(engine: Engine) -> None:

@@ -33,26 +33,32 @@ EVERY_TYPE: dict[str, Any] = {
 
 def test_every_attribute_type_round_trips_exactly() -> None:
     entry = decode(encode_item(EVERY_TYPE))
-    assert entry is not None and entry.kind is EntryKind.ITEM
+    assert entry is not None
+    assert entry.kind is EntryKind.ITEM
     assert entry.item == EVERY_TYPE
 
 
 def test_binary_given_as_base64_text_decodes_to_the_same_bytes() -> None:
     as_text = {"b": {"B": base64.b64encode(b"\x00\xff").decode()}, "bs": {"BS": ["AA=="]}}
     entry = decode(encode_item(as_text))
-    assert entry is not None and entry.item == {"b": {"B": b"\x00\xff"}, "bs": {"BS": [b"\x00"]}}
+    assert entry is not None
+    assert entry.item == {"b": {"B": b"\x00\xff"}, "bs": {"BS": [b"\x00"]}}
 
 
 def test_absent_and_tombstone_are_their_own_kinds() -> None:
     absent, tombstone = decode(encode_absent()), decode(encode_tombstone())
-    assert absent is not None and absent.kind is EntryKind.ABSENT and absent.item is None
-    assert tombstone is not None and tombstone.kind is EntryKind.TOMBSTONE
+    assert absent is not None
+    assert absent.kind is EntryKind.ABSENT
+    assert absent.item is None
+    assert tombstone is not None
+    assert tombstone.kind is EntryKind.TOMBSTONE
 
 
 def test_each_decode_gives_a_fresh_item() -> None:
     data = encode_item({"m": {"M": {"x": {"S": "1"}}}})
     first, second = decode(data), decode(data)
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert first.item is not second.item
     first.item["m"]["M"]["x"]["S"] = "changed"  # type: ignore[index]
     assert second.item == {"m": {"M": {"x": {"S": "1"}}}}
@@ -83,11 +89,17 @@ def test_undecodable_values_are_not_entries(data: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "item",
-    [{"a": {"S": 1}}, {"a": {"ZZ": "x"}}, {"a": "plain"}, {1: {"S": "x"}}, {"a": {"B": 3}}],
+    ("item", "refused"),
+    [
+        ({"a": {"S": 1}}, "S value must be a str"),
+        ({"a": {"ZZ": "x"}}, "unknown attribute type 'ZZ'"),
+        ({"a": "plain"}, "not an attribute value: 'plain'"),
+        ({1: {"S": "x"}}, "attribute names must be str, got int"),
+        ({"a": {"B": 3}}, "B value must be bytes or str, got int"),
+    ],
 )
-def test_encoding_a_malformed_item_raises(item: Any) -> None:
-    with pytest.raises(ValueError):
+def test_encoding_a_malformed_item_raises(item: Any, refused: str) -> None:
+    with pytest.raises(ValueError, match=refused):
         encode_item(item)
 
 
@@ -112,4 +124,5 @@ attribute_values = st.recursive(
 @given(st.dictionaries(st.text(min_size=1, max_size=8), attribute_values, max_size=5))
 def test_random_items_round_trip(item: dict[str, Any]) -> None:
     entry = decode(encode_item(item))
-    assert entry is not None and entry.item == item
+    assert entry is not None
+    assert entry.item == item

@@ -34,7 +34,8 @@ def test_a_fenced_key_must_be_verified_and_other_keys_are_free(clock: Clock) -> 
     assert fences.fence("t", "k", 30)
     assert fences.active
     read = fences.look("t", "k")
-    assert read is not None and read.verified is None
+    assert read is not None
+    assert read.verified is None
     assert fences.look("t", "other") is None
 
 
@@ -45,10 +46,13 @@ def test_verified_bytes_are_trusted_until_the_next_write(clock: Clock) -> None:
     assert read is not None
     assert fences.verify("k", read.stamp, b"v2")
     again = fences.look("t", "k")
-    assert again is not None and again.verified == b"v2"
+    assert again is not None
+    assert again.verified == b"v2"
     fences.fence("t", "k", 30)  # a newer write: what was verified no longer is
     renewed = fences.look("t", "k")
-    assert renewed is not None and renewed.verified is None and renewed.stamp > read.stamp
+    assert renewed is not None
+    assert renewed.verified is None
+    assert renewed.stamp > read.stamp
 
 
 def test_a_read_planned_before_a_newer_write_cannot_verify(clock: Clock) -> None:
@@ -59,7 +63,8 @@ def test_a_read_planned_before_a_newer_write_cannot_verify(clock: Clock) -> None
     fences.fence("t", "k", 30)  # acknowledged while the read was in flight
     assert not fences.verify("k", read.stamp, b"v1")
     now = fences.look("t", "k")
-    assert now is not None and now.verified is None
+    assert now is not None
+    assert now.verified is None
 
 
 def test_fences_expire_after_their_horizon(clock: Clock) -> None:
@@ -69,7 +74,8 @@ def test_fences_expire_after_their_horizon(clock: Clock) -> None:
     assert fences.look("t", "k") is not None
     clock.now += 0.1
     assert fences.look("t", "k") is None
-    assert not fences.active and len(fences) == 0
+    assert not fences.active
+    assert len(fences) == 0
 
 
 def test_a_renewed_fence_lasts_from_the_newer_write(clock: Clock) -> None:
@@ -83,15 +89,18 @@ def test_a_renewed_fence_lasts_from_the_newer_write(clock: Clock) -> None:
 
 def test_past_the_limit_a_write_fences_its_whole_table_until_its_horizon(clock: Clock) -> None:
     fences = Fences(max_keys=2, clock=clock)
-    assert fences.fence("t", "a", 30) and fences.fence("t", "b", 30)
+    assert fences.fence("t", "a", 30)
+    assert fences.fence("t", "b", 30)
     assert not fences.fence("t", "c", 30)
     for key in ("c", "never-written"):
         read = fences.look("t", key)
-        assert read is not None and read.verified is None
+        assert read is not None
+        assert read.verified is None
         assert not fences.verify(key, read.stamp, b"x")  # nothing is verified meanwhile
     assert fences.look("other-table", "c") is None
     clock.now += 30
-    assert fences.look("t", "c") is None and not fences.active
+    assert fences.look("t", "c") is None
+    assert not fences.active
 
 
 def test_expired_fences_make_room_before_a_table_is_fenced_whole(clock: Clock) -> None:

@@ -147,7 +147,8 @@ def test_an_invalidation_during_a_read_is_not_overwritten_by_its_fill(
     assert read.finish() == (1 if path.item_exists else None)  # what DynamoDB said
 
     entry = world.entry()
-    assert entry is not None and entry.kind is kind, f"the fill overwrote the {kind.name}"
+    assert entry is not None, f"the {kind.name} is gone"
+    assert entry.kind is kind, f"the fill overwrote the {kind.name}"
     if version is not None:
         assert entry.item == item(KEY, version)
     assert world.read() == 2
@@ -156,7 +157,7 @@ def test_an_invalidation_during_a_read_is_not_overwritten_by_its_fill(
 
 @pytest.mark.parametrize("path", PATHS, ids=str)
 def test_a_read_slower_than_the_fill_window_does_not_fill(
-    endpoint: str, backend_factory: Callable[..., Backend], path: FillPath, _driver: str
+    endpoint: str, backend_factory: Callable[..., Backend], path: FillPath, driver: str
 ) -> None:
     world = World(endpoint, backend_factory(), path, CacheConfig(ttl=60, tombstone_ttl=WINDOW))
     slowed: list[bool] = []
@@ -181,7 +182,7 @@ def test_a_read_slower_than_the_fill_window_does_not_fill(
 
     world.reader.meta.events.register(
         f"response-received.dynamodb.{path.operation}",
-        outlived_on_the_loop if _driver == "async" else outlived_by_an_invalidation,
+        outlived_on_the_loop if driver == "async" else outlived_by_an_invalidation,
     )
     assert world.read() == (1 if path.item_exists else None)
     assert slowed, "the read never got DynamoDB's answer"

@@ -77,7 +77,8 @@ def test_a_read_slower_than_the_tombstone_ttl_does_not_fill(client: Any) -> None
     client.meta.events.unregister("after-call.dynamodb.GetItem", slow_read)
     client.get_item(TableName="items", Key={"pk": {"S": "a"}})
     entry = decode(backend.get(cache_key(ACCOUNT, REGION, "items", {"pk": {"S": "a"}})))
-    assert entry is not None and entry.item == {"pk": {"S": "a"}, "v": {"S": "db"}}
+    assert entry is not None
+    assert entry.item == {"pk": {"S": "a"}, "v": {"S": "db"}}
 
 
 def test_item_and_absent_entries_expire_with_their_own_ttls(client: Any) -> None:

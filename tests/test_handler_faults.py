@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 import sys
 from collections import UserDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -298,7 +298,7 @@ Run = Callable[[Callable[[], None]], tuple[list[Any], list[Any]]]
 
 
 @pytest.fixture
-def faulty(endpoint: str) -> Iterator[Run]:
+def faulty(endpoint: str) -> Run:
     """``run(inject)``: warms a cache through one registered client, calls ``inject()``,
     and runs the scenarios through a client registered after it, on the same cache.
     Gives what they got and what an uncached client gets."""
@@ -319,14 +319,14 @@ def faulty(endpoint: str) -> Iterator[Run]:
         finally:
             plain.delete_table(TableName=TABLE)
 
-    yield run
+    return run
 
 
 @pytest.mark.parametrize(
     "target", TARGETS, ids=[f"{getattr(o, '__name__', o)}.{n}" for o, n in TARGETS]
 )
 def test_a_raising_helper_never_changes_an_answer(
-    target: tuple[Any, str], faulty: Run, monkeypatch: pytest.MonkeyPatch, _driver: str
+    target: tuple[Any, str], faulty: Run, monkeypatch: pytest.MonkeyPatch, driver: str
 ) -> None:
     owner, name = target
     fault = Fault()
@@ -334,7 +334,7 @@ def test_a_raising_helper_never_changes_an_answer(
     monkeypatch.undo()
     REACHED[target] = fault.handlers
     assert got == want
-    other_driver = AsyncDriver if _driver == "sync" else SyncDriver
+    other_driver = AsyncDriver if driver == "sync" else SyncDriver
     if name not in MAY_NOT_FIRE and owner is not other_driver:
         assert fault.handlers, f"{name} was never called: the test proves nothing"
 

@@ -80,12 +80,16 @@ def test_an_item_under_another_items_key_is_not_served_and_is_replaced(
     client = cached_client(endpoint, any_backend)
     sent = RequestCounter(client, "GetItem")
     first = client.get_item(TableName=TABLE, Key=key("a"))
-    assert first["Item"] == item("a") and header(first) == "miss"
-    assert counter("garbage") == 1 and counter("errors") == 0
+    assert first["Item"] == item("a")
+    assert header(first) == "miss"
+    assert counter("garbage") == 1
+    assert counter("errors") == 0
     entry = decode(any_backend.get(key_of("a")))  # deleted, then filled with a's item
-    assert entry is not None and entry.item == item("a")
+    assert entry is not None
+    assert entry.item == item("a")
     second = client.get_item(TableName=TABLE, Key=key("a"))
-    assert second["Item"] == item("a") and header(second) == "hit"
+    assert second["Item"] == item("a")
+    assert header(second) == "hit"
     assert sent.count == 1
 
 
@@ -104,9 +108,11 @@ def test_a_batch_never_serves_an_item_under_another_items_key(
         item("a"),
         item("b"),
     ]
-    assert sent.count == 1 and counter("garbage") == 1
+    assert sent.count == 1
+    assert counter("garbage") == 1
     entry = decode(any_backend.get(key_of("a")))
-    assert entry is not None and entry.item == item("a")
+    assert entry is not None
+    assert entry.item == item("a")
 
 
 def test_a_key_spelled_differently_from_the_cached_item_is_still_a_hit(endpoint: str) -> None:
@@ -116,7 +122,8 @@ def test_a_key_spelled_differently_from_the_cached_item_is_still_a_hit(endpoint:
     cached = cached_client(endpoint, MemoryBackend())
     cached.get_item(TableName="numbers", Key={"n": {"N": "1"}})
     answer = cached.get_item(TableName="numbers", Key={"n": {"N": "1.0"}})
-    assert header(answer) == "hit" and answer["Item"]["v"] == {"S": "one"}
+    assert header(answer) == "hit"
+    assert answer["Item"]["v"] == {"S": "one"}
     assert momento_botocore.stats()["numbers"].get("garbage", 0) == 0
 
 
@@ -150,12 +157,17 @@ def test_a_value_too_large_to_receive_is_garbage_and_never_opens_the_breaker(
     for _ in range(6):  # more than the breaker's threshold of five
         momento_server.put_raw(key_of("a"), TOO_LARGE)
         answer = client.get_item(TableName=TABLE, Key=key("a"))
-        assert answer["Item"] == item("a") and header(answer) == "miss"
+        assert answer["Item"] == item("a")
+        assert header(answer) == "miss"
         stored = momento_server.get_raw(key_of("a"))  # deleted, then filled
-        assert stored is not None and decode(stored) is not None
-    assert backend.breaker.state is BreakerState.CLOSED and backend.breaker.times_opened == 0
-    assert counter("garbage") == 6 and counter("errors") == 0
-    assert isinstance(backend.backend, MomentoBackend) and backend.backend.unreadable == 6
+        assert stored is not None
+        assert decode(stored) is not None
+    assert backend.breaker.state is BreakerState.CLOSED
+    assert backend.breaker.times_opened == 0
+    assert counter("garbage") == 6
+    assert counter("errors") == 0
+    assert isinstance(backend.backend, MomentoBackend)
+    assert backend.backend.unreadable == 6
     hit = client.get_item(TableName=TABLE, Key=key("a"))
     assert header(hit) == "hit"
     backend.close()
@@ -175,8 +187,10 @@ def test_a_batch_with_a_value_too_large_to_receive_serves_every_key(
             item("a"),
             item("b"),
         ]
-    assert backend.breaker.state is BreakerState.CLOSED and backend.breaker.times_opened == 0
-    assert counter("garbage") == 6 and counter("errors") == 0
+    assert backend.breaker.state is BreakerState.CLOSED
+    assert backend.breaker.times_opened == 0
+    assert counter("garbage") == 6
+    assert counter("errors") == 0
     assert kind_in(backend, "a") is EntryKind.ITEM
     backend.close()
 
@@ -189,4 +203,5 @@ def test_undecodable_values_are_garbage_not_failures(endpoint: str, table: str) 
         cache.set(key_of("a"), b"mbe1I{not json", 60)
         assert client.get_item(TableName=TABLE, Key=key("a"))["Item"] == item("a")
     assert backend.breaker.times_opened == 0
-    assert counter("garbage") == 6 and counter("errors") == 0
+    assert counter("garbage") == 6
+    assert counter("errors") == 0

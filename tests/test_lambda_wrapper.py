@@ -213,5 +213,6 @@ def test_wrapper_with_a_bad_setting_starts_the_function_uncached(
     assert report["headers"] == [None, None]
     lines = stderr.splitlines()
     assert len(lines) == 2, stderr
-    assert "MOMENTO_BOTOCORE_NEXT_WRAPPER" in lines[0] and "running without it" in lines[0]
+    assert "MOMENTO_BOTOCORE_NEXT_WRAPPER" in lines[0]
+    assert "running without it" in lines[0]
     assert "MOMENTO_BOTOCORE_TTL_SECONDS is not set" in lines[1]

@@ -43,7 +43,8 @@ def test_control_calls_create_list_flush_and_delete_caches(client: CacheClient) 
     assert isinstance(client.delete_cache("orders"), DeleteCache.Success)
     assert isinstance(client.delete_cache("orders"), DeleteCache.Error)
     missing = client.get("orders", "k")
-    assert isinstance(missing, CacheGet.Error) and missing.error_code.name == "NOT_FOUND_ERROR"
+    assert isinstance(missing, CacheGet.Error)
+    assert missing.error_code.name == "NOT_FOUND_ERROR"
 
 
 def test_calls_it_does_not_implement_answer_unimplemented(client: CacheClient) -> None:
@@ -96,7 +97,8 @@ def test_it_runs_in_another_process() -> None:
         ) as remote:
             assert isinstance(remote.set("c1", "k", b"v"), CacheSet.Success)
             hit = remote.get("c1", "k")
-            assert isinstance(hit, CacheGet.Hit) and hit.value_bytes == b"v"
+            assert isinstance(hit, CacheGet.Hit)
+            assert hit.value_bytes == b"v"
     finally:
         process.terminate()
         assert process.wait(10) == 0
@@ -128,4 +130,5 @@ def test_get_batch_answers_every_key_in_order(momento_server: LocalMomentoServer
         with pytest.raises(grpc.RpcError) as failed:
             get_batch("a")
         assert failed.value.code() is grpc.StatusCode.INTERNAL
-        assert momento_server.calls("GetBatch") == 4 and momento_server.calls("Get") == 0
+        assert momento_server.calls("GetBatch") == 4
+        assert momento_server.calls("Get") == 0

@@ -58,7 +58,8 @@ def test_least_recently_used_entries_go_first_when_full_by_count() -> None:
     assert backend.get("a") == b"1"  # a is now the most recently used
     backend.set("c", b"3", 60)
     assert backend.get("b") is None
-    assert backend.get("a") == b"1" and backend.get("c") == b"3"
+    assert backend.get("a") == b"1"
+    assert backend.get("c") == b"3"
 
 
 def test_bytes_bound_evicts_and_oversized_values_are_not_stored() -> None:
@@ -81,7 +82,8 @@ def test_values_are_binary_safe() -> None:
 
 @pytest.mark.parametrize("kwargs", [{"max_entries": 0}, {"max_bytes": -1}])
 def test_bad_bounds_are_rejected(kwargs: dict[str, int]) -> None:
-    with pytest.raises(ValueError):
+    (setting,) = kwargs
+    with pytest.raises(ValueError, match=f"{setting} must be positive"):
         MemoryBackend(**kwargs)
 
 

@@ -73,7 +73,7 @@ def test_entries_carry_millisecond_ttls(momento_server: LocalMomentoServer) -> N
     backend.set("k", b"v", 0.0004)  # rounds up to 1 ms, never to "no TTL"
     time.sleep(0.01)
     assert backend.get("k") is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"ttl_seconds must be in \(0, 86400\]"):
         backend.set("k", b"v", 86_401)
 
 

@@ -77,7 +77,8 @@ def test_one_call_answers_a_hundred_keys_in_order(momento_server: LocalMomentoSe
     backend = backend_for(momento_server)
     expected = [key.encode() if n % 2 == 0 else None for n, key in enumerate(KEYS)]
     assert backend.get_many(KEYS) == expected
-    assert momento_server.calls("GetBatch") == 1 and momento_server.calls("Get") == 0
+    assert momento_server.calls("GetBatch") == 1
+    assert momento_server.calls("Get") == 0
     backend.close()
 
 
@@ -194,7 +195,8 @@ def test_a_backend_told_not_to_use_get_batch_never_does(
     filled(momento_server)
     backend = backend_for(momento_server, use_get_batch=False)
     assert backend.get_many(KEYS) == [key.encode() for key in KEYS]
-    assert momento_server.calls("GetBatch") == 0 and momento_server.calls("Get") == 100
+    assert momento_server.calls("GetBatch") == 0
+    assert momento_server.calls("Get") == 100
     backend.close()
 
 
@@ -241,7 +243,8 @@ def lookup_of(keys: list[str], **kwargs: Any) -> GetBatchLookup:
 def test_the_request_names_the_keys_not_answered_yet() -> None:
     lookup = lookup_of(["a", "b", "c"])
     request = lookup.request()
-    assert request is not None and 0 < request.timeout <= 1.0
+    assert request is not None
+    assert 0 < request.timeout <= 1.0
     assert [item.cache_key for item in request.message.items] == [b"a", b"b", b"c"]
     lookup.answer(hit(b"1"))
     error = grpc.RpcError()

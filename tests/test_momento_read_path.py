@@ -47,5 +47,6 @@ def test_register_from_configuration_reads_through_momento(
     for _ in range(3):
         assert client.get_item(TableName=table, Key={"pk": {"S": "a"}})["Item"] == ITEM
     assert sent.count == 1
-    assert momento_server.calls("Get") == 3 and momento_server.calls("SetIfNotExists") == 1
+    assert momento_server.calls("Get") == 3
+    assert momento_server.calls("SetIfNotExists") == 1
     backend.close()

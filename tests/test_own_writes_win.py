@@ -121,7 +121,8 @@ def test_an_older_record_after_two_own_writes_is_never_read(endpoint: str, plain
     sent = SentBodies(world.writer, "GetItem")
     for _ in range(3):
         assert world.version_read("a") == 2
-    assert len(sent.bodies) == 3 and all(body["ConsistentRead"] for body in sent.bodies)
+    assert len(sent.bodies) == 3
+    assert all(body["ConsistentRead"] for body in sent.bodies)
     assert counter("stale_entries") == 1
     assert world.cached("a") is EntryKind.TOMBSTONE  # the stale entry is gone for everyone
     world.deliver(record_of("a", 2))
@@ -151,7 +152,8 @@ def test_records_in_one_batch_in_stream_order_end_on_the_newest(endpoint: str, p
     world.deliver(record_of("a", 1), record_of("a", 2))
     sent = RequestCounter(world.writer, "GetItem")
     assert [world.version_read("a") for _ in range(3)] == [2, 2, 2]
-    assert sent.count == 1 and counter("stale_entries") == 0
+    assert sent.count == 1
+    assert counter("stale_entries") == 0
 
 
 def test_a_fill_after_the_own_write_is_served_without_another_check(
@@ -163,7 +165,8 @@ def test_a_fill_after_the_own_write_is_served_without_another_check(
     clock.now += CONFIG.tombstone_ttl_seconds  # the tombstone is gone: the next read fills
     sent = SentBodies(world.writer, "GetItem")
     assert [world.version_read("a") for _ in range(3)] == [1, 1, 1]
-    assert len(sent.bodies) == 1 and sent.bodies[0]["ConsistentRead"] is True
+    assert len(sent.bodies) == 1
+    assert sent.bodies[0]["ConsistentRead"] is True
     assert world.cached("a") == item("a", 1)
 
 
@@ -192,8 +195,10 @@ def test_a_batch_never_reads_an_older_record_after_own_writes(endpoint: str, pla
     assert versions() == {"a": 2, "b": 0}
     assert len(sent.bodies) == 1
     asked = sent.bodies[0]["RequestItems"][TABLE]
-    assert asked["Keys"] == [key("a")] and asked["ConsistentRead"] is True  # b was a hit
-    assert world.cached("a") is EntryKind.TOMBSTONE and counter("stale_entries") == 1
+    assert asked["Keys"] == [key("a")]  # b was a hit
+    assert asked["ConsistentRead"] is True
+    assert world.cached("a") is EntryKind.TOMBSTONE
+    assert counter("stale_entries") == 1
     world.deliver(record_of("a", 2))
     assert versions() == {"a": 2, "b": 0}  # verified...
     assert versions() == {"a": 2, "b": 0}  # ...then all hits

@@ -109,11 +109,13 @@ def test_a_failing_cache_is_tried_once_per_interval() -> None:
     for _ in range(50):
         assert pending.retry(counting_set) is None
     assert calls == 1
-    assert pending.guards("t", "a") and pending.guards("t", "b")
+    assert pending.guards("t", "a")
+    assert pending.guards("t", "b")
     cache.down = False
     clock.now += 0.01
     assert pending.retry(counting_set) is None
-    assert cache.written == ["a", "b"] and pending.active is False
+    assert cache.written == ["a", "b"]
+    assert pending.active is False
 
 
 def test_a_key_past_its_horizon_is_no_longer_guarded_and_is_dropped_unwritten() -> None:
@@ -130,7 +132,8 @@ def test_a_key_past_its_horizon_is_no_longer_guarded_and_is_dropped_unwritten() 
     cache.down = True
     pending.retry(cache.set)
     assert counts.counts[("t", "tombstones_dropped")] == 1
-    assert len(pending) == 1 and pending.active is True
+    assert len(pending) == 1
+    assert pending.active is True
     clock.now += 5
     pending.retry(cache.set)
     assert counts.counts[("t", "tombstones_dropped")] == 2
@@ -160,16 +163,19 @@ def test_when_full_the_table_of_the_next_key_is_guarded_whole_until_its_horizon(
     clock.now += 50
     assert pending.remember("users", "c", 30) is False
     assert counts.counts[("users", "tombstones_overflowed")] == 1
-    assert pending.guards("users", "c") and pending.guards("users", "anything")
+    assert pending.guards("users", "c")
+    assert pending.guards("users", "anything")
     assert not pending.guards("orders", "anything")
     assert pending.guarded_tables() == {"users": clock.now + 30}
     clock.now += 1
     pending.retry(Cache().set)  # the remembered keys are still written
-    assert not pending.guards("orders", "a") and pending.guards("users", "anything")
+    assert not pending.guards("orders", "a")
+    assert pending.guards("users", "anything")
     clock.now += 29
     assert not pending.guards("users", "anything")
     pending.retry(Cache().set)
-    assert pending.active is False and pending.guarded_tables() == {}
+    assert pending.active is False
+    assert pending.guarded_tables() == {}
 
 
 def test_an_overflowing_table_is_guarded_until_the_last_overflowed_horizon() -> None:
@@ -191,7 +197,8 @@ def test_a_newer_successful_tombstone_covers_a_pending_one() -> None:
     pending.remember("t", "k", 60)
     stamp = pending.stamp()
     pending.written("k", stamp)  # the write path set a tombstone for k after that
-    assert not pending.guards("t", "k") and pending.active is False
+    assert not pending.guards("t", "k")
+    assert pending.active is False
     assert counts.counts[("t", "tombstones_retried")] == 1
 
 
@@ -229,7 +236,8 @@ def test_one_round_at_a_time_and_others_do_not_wait() -> None:
         written.append(key)
 
     pending.retry(slow_set)
-    assert inner == [None] and written == ["a"]
+    assert inner == [None]
+    assert written == ["a"]
 
 
 def test_a_round_writes_at_most_round_size_then_the_next_is_due_at_once() -> None:
@@ -249,7 +257,7 @@ def test_a_round_writes_at_most_round_size_then_the_next_is_due_at_once() -> Non
 
 
 def test_bad_limits_are_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_keys must be at least 1"):
         PendingTombstones(max_keys=0)
 
 
@@ -309,7 +317,8 @@ def test_a_fenced_table_is_guarded_whole_until_its_latest_horizon() -> None:
     pending = make(clock, counts)
     pending.fence_table("users", 30)
     assert pending.active
-    assert pending.guards("users", "any key") and not pending.guards("orders", "any key")
+    assert pending.guards("users", "any key")
+    assert not pending.guards("orders", "any key")
     assert counts.counts[("users", "tables_fenced")] == 1
     clock.now += 20
     pending.fence_table("users", 5)  # a shorter fence never shortens the one in place
@@ -320,4 +329,5 @@ def test_a_fenced_table_is_guarded_whole_until_its_latest_horizon() -> None:
     clock.now += 1
     assert not pending.guards("users", "k")
     pending.retry(Cache().set)
-    assert pending.active is False and pending.guarded_tables() == {}
+    assert pending.active is False
+    assert pending.guarded_tables() == {}

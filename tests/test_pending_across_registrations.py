@@ -94,7 +94,8 @@ def test_the_other_registration_retries_the_tombstone(endpoint: str, items: str)
     put(writer, "a")
     cache.down = False
     wait_until_tombstone(reader, lambda: kind_in(cache, "a") is EntryKind.TOMBSTONE)
-    assert counter("tombstones_pending") == 1 and counter("tombstones_retried") == 1
+    assert counter("tombstones_pending") == 1
+    assert counter("tombstones_retried") == 1
 
 
 def test_pending_tombstones_survive_unregister_and_another_registration_writes_them(

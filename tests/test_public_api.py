@@ -24,4 +24,5 @@ def test_old_identity_imports_still_work() -> None:
     from momento_botocore.identity import SameObject as Same
     from momento_botocore.identity import cache_identity as identity_of
 
-    assert SameObject is Same and cache_identity is identity_of
+    assert SameObject is Same
+    assert cache_identity is identity_of

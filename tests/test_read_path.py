@@ -66,7 +66,8 @@ def test_second_read_is_served_from_cache_without_a_request(endpoint: str, table
     first = client.get_item(TableName=table, Key={"pk": {"S": "a"}})
     second = client.get_item(TableName=table, Key={"pk": {"S": "a"}})
     assert sent.count == 1
-    assert header(first) == "miss" and header(second) == "hit"
+    assert header(first) == "miss"
+    assert header(second) == "hit"
     assert first["Item"] == second["Item"] == ITEM
     assert second["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert momento_botocore.stats()[table] == {
@@ -119,7 +120,8 @@ def test_missing_item_is_answered_from_an_absent_entry(endpoint: str, table: str
     sent = RequestCounter(client, "GetItem")
     first = client.get_item(TableName=table, Key={"pk": {"S": "nope"}})
     second = client.get_item(TableName=table, Key={"pk": {"S": "nope"}})
-    assert "Item" not in first and "Item" not in second
+    assert "Item" not in first
+    assert "Item" not in second
     assert sent.count == 1
     assert header(second) == "hit"
 
@@ -132,7 +134,8 @@ def test_consistent_reads_never_read_or_fill_the_cache(
     sent = RequestCounter(client, "GetItem")
     for _ in range(3):
         answer = client.get_item(TableName=table, Key={"pk": {"S": "a"}}, ConsistentRead=True)
-        assert answer["Item"] == ITEM and header(answer) is None
+        assert answer["Item"] == ITEM
+        assert header(answer) is None
     assert sent.count == 3
     assert backend.calls == {}
     assert momento_botocore.stats()[table]["bypasses"] == 3
@@ -159,7 +162,8 @@ def test_projections_are_served_from_the_cached_full_item(
     assert sent.count == 1
     raw = default_backend.get(key_of(table))
     entry = None if raw is None else decode(raw)
-    assert entry is not None and entry.item == ITEM  # the full item, not the projection
+    assert entry is not None
+    assert entry.item == ITEM  # the full item, not the projection
 
 
 def test_consumed_capacity_on_a_hit_is_zero_for_that_table(endpoint: str, table: str) -> None:
@@ -173,7 +177,8 @@ def test_consumed_capacity_on_a_hit_is_zero_for_that_table(endpoint: str, table:
     )
     assert indexes["ConsumedCapacity"]["Table"]["CapacityUnits"] == 0.0
     none = client.get_item(TableName=table, Key={"pk": {"S": "a"}}, ReturnConsumedCapacity="NONE")
-    assert "ConsumedCapacity" not in none and header(none) == "hit"
+    assert "ConsumedCapacity" not in none
+    assert header(none) == "hit"
 
 
 def shape(value: Any) -> Any:
@@ -203,7 +208,8 @@ def test_table_arn_and_plain_name_share_one_entry(endpoint: str, table: str) -> 
     sent = RequestCounter(client, "GetItem")
     client.get_item(TableName=table, Key={"pk": {"S": "a"}})
     by_arn = client.get_item(TableName=arn, Key={"pk": {"S": "a"}})
-    assert sent.count == 1 and by_arn["Item"] == ITEM
+    assert sent.count == 1
+    assert by_arn["Item"] == ITEM
 
 
 def test_validation_errors_reach_the_caller_unchanged_and_are_not_cached(
@@ -274,7 +280,8 @@ def test_throttling_reaches_the_caller_unchanged_and_is_not_cached(
     assert backend.writes == 0
     client.meta.events.unregister("before-send.dynamodb.GetItem", throttled)
     answer = client.get_item(TableName=table, Key={"pk": {"S": "a"}})
-    assert header(answer) == "miss" and answer["Item"] == ITEM
+    assert header(answer) == "miss"
+    assert answer["Item"] == ITEM
 
 
 class BrokenBackend:
@@ -358,7 +365,8 @@ def test_uncached_tables_are_left_alone(endpoint: str, default_backend: Backend)
     for _ in range(2):
         answer = client.get_item(TableName="other", Key={"pk": {"S": "a"}})
         assert header(answer) is None
-    assert sent.count == 2 and backend.calls == {}
+    assert sent.count == 2
+    assert backend.calls == {}
     assert momento_botocore.stats() == {}
     # A table of the set, on the same client and cache, is cached: the cache works.
     answers = [client.get_item(TableName="orders-1", Key={"pk": {"S": "a"}}) for _ in range(2)]

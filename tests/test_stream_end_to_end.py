@@ -19,7 +19,8 @@ def test_an_update_by_another_client_is_read_after_the_tailer_applies_it(
     world = World(endpoint, view=view)
     world.put("a", 1)
     assert world.read("a") == 1  # miss, fill
-    assert world.read("a") == 1 and world.sent.count == 1  # served from the cache
+    assert world.read("a") == 1
+    assert world.sent.count == 1  # served from the cache
 
     world.update("a", 2)
     assert world.read("a") == 1, "no stream applied yet: the cached value is served"
@@ -51,7 +52,8 @@ def test_a_delete_by_another_client_is_read_as_absent(endpoint: str, view: str) 
 def test_an_insert_after_a_cached_absence_is_read(endpoint: str, view: str) -> None:
     world = World(endpoint, view=view)
     assert world.read("a") is None  # fills ABSENT
-    assert world.read("a") is None and world.sent.count == 1
+    assert world.read("a") is None
+    assert world.sent.count == 1
     world.put("a", 1)
     world.tailer.drain()
     assert world.read("a") == 1

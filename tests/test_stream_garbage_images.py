@@ -83,7 +83,8 @@ def test_an_image_at_dynamodbs_depth_limit_is_cached() -> None:
     record = lambda_record("MODIFY", KEYS, view="NEW_IMAGE", new=image)
     assert make_handler(CONFIG, backend=backend)(lambda_event(record)) == failures()
     found = decode(backend.get(cache_key(ACCOUNT, "us-east-1", "items", KEYS)))
-    assert found is not None and found.item == image
+    assert found is not None
+    assert found.item == image
 
 
 class Exploding(Mapping[str, Any]):
@@ -121,14 +122,15 @@ def test_a_record_that_cannot_be_read_is_skipped_and_logged(
     with caplog.at_level(logging.ERROR, logger="momento_botocore.streams"):
         result = handler.process([bad, after])
     assert result.response() == failures()
-    assert len(result.skipped) == 1 and result.writes == 1
+    assert len(result.skipped) == 1
+    assert result.writes == 1
     assert kind_of(backend, {"pk": {"S": "b"}}) is EntryKind.ABSENT
     assert "skipped malformed stream record" in caplog.text
     assert handler.apply_record(bad) is None  # the per-record entry point too
 
 
 def test_encoding_a_too_deep_item_is_a_value_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="nested too deep"):
         encode_item({**KEYS, "v": nested(5000)})
 
 

@@ -112,7 +112,8 @@ def test_records_of_tables_outside_the_configuration_are_ignored(
 ) -> None:
     record = lambda_record("INSERT", KEYS, view="NEW_IMAGE", new=NEW, table="audit-log")
     result = make_handler(CONFIG, backend=backend).process([record])
-    assert result.ignored == 1 and result.writes == 0
+    assert result.ignored == 1
+    assert result.writes == 0
     assert len(backend) == 0
 
 
@@ -163,7 +164,8 @@ def test_binary_keys_as_lambda_base64_and_as_stream_api_bytes_give_the_same_entr
     assert from_json.get(key) is not None
     assert from_json.get(key) == from_bytes.get(key)
     found = decode(from_json.get(key))
-    assert found is not None and found.item is not None
+    assert found is not None
+    assert found.item is not None
     assert found.item["pk"] == {"B": raw}
     assert found.item["data"] == {"BS": [b"x", b"\x00"]}
 
@@ -346,9 +348,11 @@ def test_malformed_records_are_logged_and_skipped_without_stopping_the_batch(
 
     assert result.response() == failures()
     assert result.writes == 2
-    assert len(result.skipped) == 1 and reason in result.skipped[0].reason
+    assert len(result.skipped) == 1
+    assert reason in result.skipped[0].reason
     assert entry(backend, {"pk": {"S": "after"}}).kind is EntryKind.ABSENT
-    assert "skipped malformed stream record" in caplog.text and reason in caplog.text
+    assert "skipped malformed stream record" in caplog.text
+    assert reason in caplog.text
     if isinstance(bad, dict) and "SequenceNumber" in bad.get("dynamodb", {}):
         assert bad["dynamodb"]["SequenceNumber"] in caplog.text
 
@@ -402,10 +406,13 @@ def test_lambda_handler_is_configured_from_the_environment_once(
     assert streams.handler(lambda_event(record), object()) == failures()
 
     assert [first] == stream_lambda._DEFAULT
-    assert first.config.ttl_seconds == 120.0 and first.config.tables == ("items",)
+    assert first.config.ttl_seconds == 120.0
+    assert first.config.tables == ("items",)
     stored = decode(first.backend.get(cache_key(ACCOUNT, REGION, "items", KEYS, prefix="env:")))
-    assert stored is not None and stored.kind is EntryKind.ITEM
-    assert isinstance(first.backend, MemoryBackend) and len(first.backend) == 1
+    assert stored is not None
+    assert stored.kind is EntryKind.ITEM
+    assert isinstance(first.backend, MemoryBackend)
+    assert len(first.backend) == 1
 
 
 def test_a_handler_is_given_its_backend_never_builds_one() -> None:

@@ -113,9 +113,11 @@ def test_a_fill_after_the_stream_refresh_does_not_bring_back_the_old_value(
     assert reader.finish() == 1  # the reader returns what it read...
 
     entry = world.entry("a")  # ...but its fill did not land
-    assert entry is not None and entry.kind is expected
+    assert entry is not None
+    assert entry.kind is expected
     if expected is EntryKind.ITEM:
-        assert entry.item is not None and entry.item["v"] == {"N": "2"}
+        assert entry.item is not None
+        assert entry.item["v"] == {"N": "2"}
     assert world.read("a") == 2
     assert world.read("a") == 2
 

@@ -105,7 +105,8 @@ def test_closed_shard_is_not_read_again_after_its_end() -> None:
     tail.poll_once()
     tail.poll_once()
     reads = [c["ShardIterator"] for c in fake.calls_of("get_records")[before:]]
-    assert reads and all(r.startswith("shard-2|") for r in reads)
+    assert reads
+    assert all(r.startswith("shard-2|") for r in reads)
 
 
 def test_shards_that_appear_later_are_found_and_read_from_their_start() -> None:
@@ -329,7 +330,8 @@ def test_binary_keys_read_from_the_stream_api_refresh_the_same_entry_as_lambda_j
     backend = MemoryBackend()
     tailer(fake, make_handler(CONFIG, backend=backend)).drain()
     found = decode(backend.get(cache_key(ACCOUNT, REGION, "items", {"pk": {"B": b"\x00\xff"}})))
-    assert found is not None and found.kind is EntryKind.ITEM
+    assert found is not None
+    assert found.kind is EntryKind.ITEM
     assert found.item == {"pk": {"B": b"\x00\xff"}, "v": {"N": "5"}}
 
 

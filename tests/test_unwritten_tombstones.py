@@ -207,12 +207,14 @@ def test_the_tombstone_is_written_by_a_later_lookup_of_any_key(endpoint: str, it
     cache.down = False
     sent = RequestCounter(client, "GetItem")
     assert get(client) == item("a", "new")  # skips the cache: the retry is not due yet
-    assert sent.count == 1 and counter("bypasses") == 1
+    assert sent.count == 1
+    assert counter("bypasses") == 1
     assert kind_in(cache, "a") is EntryKind.ITEM
     time.sleep(1.1)
     assert get(client, "b") == item("b", "old")  # any lookup retries first
     assert kind_in(cache, "a") is EntryKind.TOMBSTONE
-    assert counter("tombstones_retried") == 1 and counter("tombstones_dropped") == 0
+    assert counter("tombstones_retried") == 1
+    assert counter("tombstones_dropped") == 0
     assert get(client) == item("a", "new")
 
 
@@ -287,10 +289,12 @@ def test_a_cache_that_refuses_tombstones_never_serves_the_stale_item_until_it_ex
     sent = RequestCounter(client, "GetItem")
     for _ in range(3):
         assert get(client) == item("a", "new")
-    assert sent.count == 3 and counter("fills") == 1  # no fill while pending
+    assert sent.count == 3
+    assert counter("fills") == 1  # no fill while pending
     time.sleep(2.6)
     assert get(client) == item("a", "new")  # dropped unwritten: the old entry expired
-    assert counter("tombstones_dropped") == 1 and counter("tombstones_retried") == 0
+    assert counter("tombstones_dropped") == 1
+    assert counter("tombstones_retried") == 0
     assert get(client) == item("a", "new")
     assert sent.count == 4, "after the horizon, the item is cached again"
 
@@ -307,11 +311,13 @@ def test_past_the_limit_a_table_skips_the_cache_whole_until_its_entries_expire(
     cache.refuse_sets = True
     put(client, "a")  # remembered
     put(client, "b")  # not remembered: the whole table is guarded
-    assert counter("tombstones_pending") == 1 and counter("tombstones_overflowed") == 1
+    assert counter("tombstones_pending") == 1
+    assert counter("tombstones_overflowed") == 1
     warnings = [
         r.getMessage() for r in caplog.records if "tombstones are pending" in r.getMessage()
     ]
-    assert len(warnings) == 1 and "'items'" in warnings[0]
+    assert len(warnings) == 1
+    assert "'items'" in warnings[0]
     sent = RequestCounter(client, "GetItem")
     assert get(client, "b") == item("b", "new")
     assert get(client, "c") == item("c", "old")  # untouched, still skips the cache
@@ -339,7 +345,7 @@ def test_a_later_tombstone_of_the_same_item_settles_the_pending_one(
 
 
 @pytest.mark.parametrize(
-    "setting, value",
+    ("setting", "value"),
     [
         ("max_pending_tombstones", 0),
         ("max_pending_tombstones", 1.5),

@@ -278,8 +278,8 @@ class MomentoBackend:
         if wanted > 0:
             try:
                 pool = self._batch_pool()
-                for _ in range(wanted):
-                    helpers.append(pool.submit(batch.work, call))
+                # extend keeps the helpers submitted before a submit that raises
+                helpers.extend(pool.submit(batch.work, call) for _ in range(wanted))
             except RuntimeError as error:  # closed, or the interpreter is exiting
                 batch.fail(BackendError(f"momento {batch.name} failed: {error}"))
         batch.work(call)  # the calling thread works too: progress even if the pool is busy

@@ -314,14 +314,27 @@ class Engine:
             found = self._unless_fenced(call, table, found)
         # The hot path of an all-hit batch: per key, only C-level passes.
         items = remembered_items(found)
-        projection = table.projection
         if None not in items and all_keys_match(items, table.key_attributes):  # type: ignore[arg-type]
             hits = cast("list[dict[str, Any]]", items)
+            projection = table.projection
             if projection is not None:
                 hits = [projection.apply(item) for item in hits]
             call.hits[table.name] = hits
             self.stats.add(table.table, "hits", len(hits))
             return None
+        return self._keys_found(call, table, found, items)
+
+    def _keys_found(
+        self,
+        call: BatchCall,
+        table: BatchTable,
+        found: list[bytes | None],
+        items: list[dict[str, Any] | None],
+    ) -> CacheWrites | None:
+        """The slow path of ``_table_found``, key by key: the items ``remembered_items``
+        did not know are decoded; tombstones, garbage and items under another item's key
+        are misses (the garbage to delete)."""
+        projection = table.projection
         hits = call.hits[table.name] = []
         missed: dict[str, Mapping[str, Any]] = {}
         garbage = CacheWrites()
@@ -515,8 +528,9 @@ class Engine:
                     fills.append((table.table, (key, encode_item(item), settings.ttl)))
             for key_attributes in (unprocessed or {}).get("Keys", []):
                 pending.pop(self._batch_key(table, key_attributes), None)  # not read
-            for key in pending:
-                fills.append((table.table, (key, encode_absent(), settings.absent_ttl)))
+            fills.extend(
+                (table.table, (key, encode_absent(), settings.absent_ttl)) for key in pending
+            )
         except Exception as error:
             self.failed("cache fill", table.table, error)
             return []
@@ -674,11 +688,21 @@ class Engine:
         deleted: list[Exception | None],
     ) -> None:
         """Count what the driver's writes did; remember the tombstones the cache refused."""
+        self._settle_fills(writes, added)
+        self._settle_tombstones(writes, written)
+        self._settle_garbage(writes, deleted)
+
+    def _settle_fills(self, writes: CacheWrites, added: list[bool | Exception]) -> None:
+        """Count the fills: stored, skipped (the key held an entry already) or failed."""
         for (table, _), outcome in zip(writes.fills, added, strict=True):
             if isinstance(outcome, Exception):
                 self.failed("cache fill", table, outcome)
             else:
                 self.stats.add(table, "fills" if outcome else "fills_skipped")
+
+    def _settle_tombstones(self, writes: CacheWrites, written: list[Exception | None]) -> None:
+        """Count the invalidations; a tombstone the cache refused is remembered (pending),
+        one of a retry round stays pending."""
         retry_error = None
         for (table, key), error in zip(writes.tombstones, written, strict=True):
             if error is None:
@@ -695,6 +719,9 @@ class Engine:
             self.pending.finish_round(all_written=retry_error is None)
         if retry_error is not None:
             self.reporter.report("writing a pending tombstone", retry_error)
+
+    def _settle_garbage(self, writes: CacheWrites, deleted: list[Exception | None]) -> None:
+        """Count the deletes of garbage that failed."""
         for (table, _), error in zip(writes.garbage, deleted, strict=True):
             if error is not None:
                 self.failed("cache delete", table, error)

@@ -422,7 +422,9 @@ def run_mode(
     return run_modes(moto, spec, [mode], progress=progress)[0]
 
 
-def run_modes(
+# C901: a run in order: check the modes, a reader per mode, the helper processes, the
+# reads, the teardown (one try/finally).
+def run_modes(  # noqa: C901
     moto: MotoEndpoint,
     spec: WorkloadSpec,
     modes: Sequence[str],
