@@ -44,6 +44,26 @@ def _seconds(name: str, value: Any) -> float:
     return float(value)
 
 
+def _opt_in(name: str, value: Any) -> tuple[str, ...]:
+    """``cache_queries`` / ``cache_scans`` as table patterns: True is every table."""
+    if value is True:
+        return ("*",)
+    if value is False or value is None:
+        return ()
+    patterns = (value,) if isinstance(value, str) else value
+    if not isinstance(patterns, Iterable):
+        raise ConfigurationError(f"{name} must be True, False, or table names or patterns")
+    return tuple(_pattern(name, pattern) for pattern in patterns)
+
+
+def _parse_opt_in(name: str, text: str) -> bool | tuple[str, ...]:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
 def _pattern(name: str, pattern: Any) -> str:
     if not isinstance(pattern, str) or _PATTERN.fullmatch(pattern) is None:
         raise ConfigurationError(
@@ -93,6 +113,10 @@ class CacheConfig:
     #: The AWS account of clients whose credentials do not carry one (no STS lookup
     #: then). A table ARN, or credentials that name their account, win over it.
     account_id: str | None = None
+    #: Query and Scan pages (opt-in, docs/queries.md): True for every cached table,
+    #: or table names and glob patterns; kept as a tuple of patterns (empty: off).
+    cache_queries: bool | str | tuple[str, ...] = False
+    cache_scans: bool | str | tuple[str, ...] = False
 
     # C901: one check per setting (they are a closed set).
     def __post_init__(self) -> None:  # noqa: C901
@@ -122,6 +146,8 @@ class CacheConfig:
         if not tables:
             raise ConfigurationError("tables is empty: nothing would be cached")
         put(self, "tables", tables)
+        for name in ("cache_queries", "cache_scans"):
+            put(self, name, _opt_in(name, getattr(self, name)))
         if not isinstance(self.key_prefix, str) or any(c.isspace() for c in self.key_prefix):
             raise ConfigurationError(
                 f"key_prefix must be a str without spaces: {self.key_prefix!r}"
@@ -203,6 +229,12 @@ class CacheConfig:
         assert isinstance(self.absent_ttl, float)
         return TableSettings(ttl=ttl, absent_ttl=min(self.absent_ttl, ttl))
 
+    def pages_cached(self, table: str, operation: str) -> bool:
+        """True when ``operation`` (Query or Scan) pages of a cached ``table`` are cached."""
+        patterns = self.cache_queries if operation == "Query" else self.cache_scans
+        assert isinstance(patterns, tuple)
+        return any(fnmatch.fnmatchcase(table, pattern) for pattern in patterns)
+
     def key_schema_for(self, table: str) -> tuple[str, ...] | None:
         """The configured key attribute names of ``table``, if any."""
         for pattern, names in self.key_schemas.items():
@@ -261,6 +293,9 @@ class CacheConfig:
             values["table_ttls"] = _parse_table_ttls(table_ttls)
         if key_schemas := environ.get(env.KEY_SCHEMAS, "").strip():
             values["key_schemas"] = _parse_key_schemas(key_schemas)
+        for attr, name in (("cache_queries", env.CACHE_QUERIES), ("cache_scans", env.CACHE_SCANS)):
+            if text := environ.get(name, "").strip():
+                values[attr] = _parse_opt_in(name, text)
         for attr, name in (
             ("key_prefix", env.KEY_PREFIX),
             ("backend", env.BACKEND),

@@ -11,6 +11,8 @@ TABLES = "MOMENTO_BOTOCORE_TABLES"
 KEY_PREFIX = "MOMENTO_BOTOCORE_KEY_PREFIX"
 KEY_SCHEMAS = "MOMENTO_BOTOCORE_KEY_SCHEMAS"
 ACCOUNT_ID = "MOMENTO_BOTOCORE_ACCOUNT_ID"
+CACHE_QUERIES = "MOMENTO_BOTOCORE_CACHE_QUERIES"
+CACHE_SCANS = "MOMENTO_BOTOCORE_CACHE_SCANS"
 BACKEND = "MOMENTO_BOTOCORE_BACKEND"
 MEMORY_MAX_ENTRIES = "MOMENTO_BOTOCORE_MEMORY_MAX_ENTRIES"
 MEMORY_MAX_BYTES = "MOMENTO_BOTOCORE_MEMORY_MAX_BYTES"
@@ -37,6 +39,8 @@ DESCRIPTIONS: dict[str, str] = {
     KEY_PREFIX: "prefix for every cache key (default: none)",
     KEY_SCHEMAS: "key attributes per table for write invalidation, 'orders=cust:id,users*=id'",
     ACCOUNT_ID: "12-digit AWS account of clients whose credentials do not say (skips STS)",
+    CACHE_QUERIES: "cache Query pages: 1 for every cached table, or names/globs (default off)",
+    CACHE_SCANS: "cache Scan pages: 1 for every cached table, or names/globs (default off)",
     BACKEND: "'memory' (default) or 'momento'",
     MEMORY_MAX_ENTRIES: "memory backend: most entries kept (default 100000)",
     MEMORY_MAX_BYTES: "memory backend: most bytes kept (default 268435456)",

@@ -29,6 +29,7 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
+from momento_botocore.core.queries import PAGE_OPERATIONS
 from momento_botocore.core.reads import CACHE_HEADER
 from momento_botocore.core.writes import WRITE_OPERATIONS
 
@@ -51,6 +52,30 @@ HANDLERS = (
     ("request-created.dynamodb.BatchGetItem", "count_send", "momento-botocore.batch-sent", False),
     ("after-call.dynamodb.BatchGetItem", "merge_batch", "momento-botocore.batch-merge", False),
     ("creating-client-class.dynamodb", "remember_clients", "momento-botocore.clients", False),
+    *(
+        entry
+        for operation in PAGE_OPERATIONS
+        for entry in (
+            (
+                f"before-call.dynamodb.{operation}",
+                "serve_page",
+                f"momento-botocore.page-{operation}",
+                False,
+            ),
+            (
+                f"request-created.dynamodb.{operation}",
+                "mark_sent",
+                f"momento-botocore.page-sent-{operation}",
+                False,
+            ),
+            (
+                f"after-call.dynamodb.{operation}",
+                "fill_page",
+                f"momento-botocore.page-fill-{operation}",
+                False,
+            ),
+        )
+    ),
     *(
         entry
         for operation in WRITE_OPERATIONS

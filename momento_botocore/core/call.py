@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from momento_botocore.fences import FencedRead
 
 if TYPE_CHECKING:
+    from momento_botocore.core.queries import PagePlan
     from momento_botocore.core.reads import BatchPlan, ReadPlan
     from momento_botocore.core.writes import WritePlan
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 GET_KEY = "momento_botocore.read"
 BATCH_KEY = "momento_botocore.batch"
 WRITE_KEY = "momento_botocore.write"
+PAGE_KEY = "momento_botocore.page"
 
 
 class GetCall:
@@ -72,3 +74,17 @@ class WriteCall:
         #: Attempts sent (request-created): a rejected retry may follow an applied one.
         self.sends = 0
         self.done = False
+
+
+class PageCall:
+    """One cacheable Query or Scan (core/queries.py)."""
+
+    __slots__ = ("fill", "key", "plan", "sent", "started")
+
+    def __init__(self, plan: PagePlan, started: float) -> None:
+        self.plan = plan
+        self.started = started
+        self.sent = False
+        self.fill = True
+        #: The page's key, once its generations are known (None: not looked up).
+        self.key: str | None = None

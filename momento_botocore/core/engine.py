@@ -23,15 +23,16 @@ the ones the cache refused.
 
 from __future__ import annotations
 
+import secrets
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from momento_botocore.accounts import ClientAccounts
 from momento_botocore.backends.base import Entry
 from momento_botocore.config import MAX_TTL_SECONDS, CacheConfig, TableSettings
-from momento_botocore.core.call import BatchCall, GetCall, WriteCall
+from momento_botocore.core.call import BatchCall, GetCall, PageCall, WriteCall
 from momento_botocore.core.entries import EntryKind, encode_absent, encode_item, encode_tombstone
 from momento_botocore.core.fastpath import (
     PLAN_MEMO_SIZE,
@@ -44,6 +45,15 @@ from momento_botocore.core.fastpath import (
 )
 from momento_botocore.core.integrity import key_matches
 from momento_botocore.core.projection import PROJECTION_PARAMS
+from momento_botocore.core.queries import (
+    PagePlan,
+    decode_page,
+    encode_page,
+    generation_value,
+    generations_of_write,
+    page_key,
+    plan_page,
+)
 from momento_botocore.core.reads import (
     CACHE_HEADER,
     BatchPlan,
@@ -56,6 +66,7 @@ from momento_botocore.core.reads import (
     fill_window,
     get_item_answer,
     guard_horizon,
+    hit_metadata,
     misses_request,
     plan_batch_get,
     plan_get_item,
@@ -95,9 +106,15 @@ class CacheWrites:
     #: Pending tombstones' stamp, taken before the tombstones were decided.
     stamp: int = 0
     tombstone_ttl: float = 0.0
+    #: (table, (key, value, ttl)): generations started at a random value, add-if-absent,
+    #: before ``bumps`` (core/queries.py): outcomes not counted.
+    starts: list[tuple[str, Entry]] = field(default_factory=list)
+    #: (table, generation key, ttl): atomic +1 (``incr``); one the cache refused
+    #: guards its table (pending) for the guard horizon.
+    bumps: list[tuple[str, str, float]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.fills or self.tombstones or self.garbage)
+        return bool(self.fills or self.tombstones or self.garbage or self.starts or self.bumps)
 
     def tombstone_entries(self) -> list[Entry]:
         value = encode_tombstone()
@@ -109,6 +126,8 @@ class CacheWrites:
                 self.purpose, self.stamp = other.purpose, other.stamp
                 self.tombstone_ttl = other.tombstone_ttl
             self.fills.extend(other.fills)
+            self.starts.extend(other.starts)
+            self.bumps.extend(other.bumps)
             self.tombstones.extend(other.tombstones)
             self.garbage.extend(other.garbage)
 
@@ -546,6 +565,95 @@ class Engine:
             binary_text="utf-8",
         )
 
+    # Query and Scan pages (core/queries.py) -------------------------------------
+
+    def plan_page(
+        self, operation: str, params: Any, region: Any, account: str | None
+    ) -> PageCall | None:
+        """The call's state if the Query or Scan is cached (the request is not changed)."""
+        plan = plan_page(
+            operation,
+            params,
+            account=account,
+            region=region,
+            settings_for=self.settings_for,
+            opted_in=self.config.pages_cached,
+            key_prefix=self.config.key_prefix,
+        )
+        if type(plan) is Bypass:
+            self.stats.add(plan.table, "bypasses")
+            return None
+        if plan is None:
+            return None
+        return PageCall(cast(PagePlan, plan), self.clock())
+
+    def page_to_look_up(
+        self, call: PageCall, generations: list[bytes | None]
+    ) -> tuple[str | None, CacheWrites | None]:
+        """The page key under these generation values; None when one is missing (it is
+        started, and this call goes to DynamoDB without a fill) or not a generation."""
+        plan = call.plan
+        values = [generation_value(raw) for raw in generations]
+        if None not in values:
+            call.key = page_key(plan, values, key_prefix=self.config.key_prefix)  # type: ignore[arg-type]
+            return call.key, None
+        call.fill = False
+        self.stats.add(plan.table, "misses")
+        writes = CacheWrites()
+        ttl = min(self.guard_horizon_of(plan.table), MAX_TTL_SECONDS)
+        for key, raw, value in zip(plan.generations, generations, values, strict=True):
+            if value is not None:
+                continue
+            if raw is None:
+                writes.starts.append((plan.table, (key, _random_generation(), ttl)))
+            else:
+                writes.extend(self._garbage(plan.table, key, "not a generation"))
+        return None, writes
+
+    def page_skips_cache(self, call: PageCall) -> bool:
+        """True when the page's table (or generation) is guarded: no lookup, no fill."""
+        if self._skips_cache(call.plan.table, call.plan.generations[0]):
+            call.fill = False
+            return True
+        return False
+
+    def page_lookup_failed(self, call: PageCall, error: BaseException) -> None:
+        call.fill = False
+        self.failed("cache lookup", call.plan.table, error)
+
+    def answer_page(
+        self, call: PageCall, raw: bytes | None
+    ) -> tuple[dict[str, Any] | None, CacheWrites | None]:
+        """The Query or Scan answer the cache holds (None: ask DynamoDB), and garbage."""
+        table = call.plan.table
+        page = decode_page(raw)
+        if page is None:
+            self.stats.add(table, "misses")
+            if raw is not None and call.key is not None:
+                return None, self._garbage(table, call.key, "not a page")
+            return None, None
+        call.fill = False
+        self.stats.add(table, "hits")
+        page["ResponseMetadata"] = hit_metadata()
+        return page, None
+
+    def finish_page(self, call: PageCall, status: int, parsed: Any) -> CacheWrites | None:
+        """DynamoDB answered a page the cache did not have: fill it (add-if-absent, inside
+        the fill window), under the generations read before the request."""
+        if not (call.sent and call.fill and self.active and status == 200 and call.key):
+            return None
+        plan = call.plan
+        _mark(parsed, "miss")
+        if self.clock() - call.started >= fill_window(self.config, plan.settings):
+            self.stats.add(plan.table, "fills_skipped")
+            return None
+        try:
+            value = encode_page(parsed)
+        except Exception as error:
+            self.failed("cache fill", plan.table, error)
+            return None
+        return CacheWrites(fills=[(plan.table, (call.key, value, plan.settings.ttl))])
+
     # Writes ----------------------------------------------------------------------
 
     def plan_write(
@@ -631,7 +739,54 @@ class Engine:
         self._fence_written(plan.keys)
         for table in plan.keyless_tables():
             self._fence_table(table)
-        return self._tombstones(plan.keys, INVALIDATION) if plan.keys else None
+        writes = self._tombstones(plan.keys, INVALIDATION) if plan.keys else CacheWrites()
+        writes.extend(self._bumps_of(plan.item_keys))
+        return writes or None
+
+    def _bumps_of(self, item_keys: list[tuple[str, str, str, Mapping[str, Any]]]) -> CacheWrites:
+        """The generations the written items' Query and Scan pages are filed under."""
+        writes = CacheWrites()
+        by_table: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+        for account, region, table, key in item_keys:
+            if self.pages_cached(table):
+                by_table.setdefault((account, region, table), []).append(key)
+        for (account, region, table), keys in by_table.items():
+            try:
+                generations = generations_of_write(
+                    account, region, table, keys, key_prefix=self.config.key_prefix
+                )
+            except Exception as error:  # a key the codec refuses: guard the table
+                self.failed("finding the generations of a write", table, error)
+                self._fence_table(table)
+                continue
+            writes.extend(self._bump(table, generations))
+        return writes
+
+    def bumps_of_record(
+        self, account: str, region: str, table: str, keys: Mapping[str, Any]
+    ) -> CacheWrites | None:
+        """The generations a stream record of the item with these keys bumps (None when
+        the table's pages are not cached)."""
+        if not self.pages_cached(table):
+            return None
+        generations = generations_of_write(
+            account, region, table, [keys], key_prefix=self.config.key_prefix
+        )
+        return self._bump(table, generations)
+
+    def _bump(self, table: str, generations: list[str]) -> CacheWrites:
+        ttl = min(self.guard_horizon_of(table), MAX_TTL_SECONDS)
+        return CacheWrites(
+            starts=[(table, (key, _random_generation(), ttl)) for key in generations],
+            bumps=[(table, key, ttl) for key in generations],
+        )
+
+    def pages_cached(self, table: str) -> bool:
+        settings = self.settings_for(table)
+        config = self.config
+        return settings is not None and (
+            config.pages_cached(table, "Query") or config.pages_cached(table, "Scan")
+        )
 
     def invalidation_failed(self, call: WriteCall | None) -> None:
         """Every key of the write skips the cache until its tombstone is written late."""
@@ -686,11 +841,21 @@ class Engine:
         added: list[bool | Exception],
         written: list[Exception | None],
         deleted: list[Exception | None],
+        bumped: Sequence[int | Exception] = (),
     ) -> None:
         """Count what the driver's writes did; remember the tombstones the cache refused."""
         self._settle_fills(writes, added)
         self._settle_tombstones(writes, written)
         self._settle_garbage(writes, deleted)
+        self._settle_bumps(writes, bumped)
+
+    def _settle_bumps(self, writes: CacheWrites, bumped: Sequence[int | Exception]) -> None:
+        """A generation the cache did not bump: its table's pages may be older than the
+        write, so the table skips the cache until none can be left (pending)."""
+        for (table, _, _), outcome in zip(writes.bumps, bumped, strict=True):
+            if isinstance(outcome, Exception):
+                self.failed("bumping a generation", table, outcome)
+                self._fence_table(table)
 
     def _settle_fills(self, writes: CacheWrites, added: list[bool | Exception]) -> None:
         """Count the fills: stored, skipped (the key held an entry already) or failed."""
@@ -811,6 +976,12 @@ class Engine:
             self.reporter.report(what, error)
         except Exception:  # the last resort of every handler: never raise from here
             pass
+
+
+def _random_generation() -> bytes:
+    """A generation's first value: random, so that one evicted and started again does
+    not meet the pages of its earlier life (core/queries.py)."""
+    return str(secrets.randbits(62)).encode("ascii")
 
 
 def add_missing_hits(call: BatchCall | None, parsed: Any) -> None:

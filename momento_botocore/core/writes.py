@@ -49,6 +49,9 @@ class WritePlan:
     sends: int = 0
     done: bool = False
     problems: list[tuple[str, Exception]] = field(default_factory=list)
+    #: (account, region, table, primary key) of each keyed item: the generations of
+    #: its Query and Scan pages (core/queries.py) are bumped from these.
+    item_keys: list[tuple[str, str, str, Mapping[str, Any]]] = field(default_factory=list)
 
     def keyless_tables(self) -> list[str]:
         """Tables with a written item whose cache key could not be made (a refused key,
@@ -139,6 +142,7 @@ def plan_write(
         if coded not in seen:
             seen.add(coded)
             plan.keys.append((touch.table, coded))
+            plan.item_keys.append((touch.account, touch.region, touch.table, key))
     return plan
 
 

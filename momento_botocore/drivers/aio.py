@@ -22,13 +22,24 @@ from momento_botocore.backends.base import (
     BackendError,
     Entry,
     async_bulk_add,
+    async_bulk_incr,
     async_bulk_set,
     bulk_add,
     bulk_set,
     cache_identity,
 )
-from momento_botocore.core.call import BATCH_KEY, GET_KEY, WRITE_KEY, BatchCall, GetCall, WriteCall
+from momento_botocore.core.call import (
+    BATCH_KEY,
+    GET_KEY,
+    PAGE_KEY,
+    WRITE_KEY,
+    BatchCall,
+    GetCall,
+    PageCall,
+    WriteCall,
+)
 from momento_botocore.core.engine import CacheWrites, Engine, add_missing_hits
+from momento_botocore.core.queries import PAGE_OPERATIONS
 from momento_botocore.core.writes import WRITE_OPERATIONS, key_names_of
 from momento_botocore.drivers.common import Answer as _Answer
 from momento_botocore.drivers.common import DriverBase
@@ -44,6 +55,7 @@ class AsyncDriver(DriverBase):
             "GetItem": self._plan_get,
             "BatchGetItem": self._plan_batch,
             **dict.fromkeys(WRITE_OPERATIONS, self._plan_write),
+            **dict.fromkeys(PAGE_OPERATIONS, self._plan_page),
         }
 
     # Handlers --------------------------------------------------------------------
@@ -91,6 +103,49 @@ class AsyncDriver(DriverBase):
         except Exception as error:
             self.engine.failed("cache fill", "", error)
 
+    async def serve_page(self, context: Any, **_: Any) -> _Answer | None:
+        """before-call of a Query or Scan: its generations, then its page."""
+        call: PageCall | None = context.get(PAGE_KEY)
+        engine = self.engine
+        if call is None or not engine.active:
+            return None
+        try:
+            if engine.pending.active:
+                await self._retry_tombstones()
+                if engine.page_skips_cache(call):
+                    return None
+            try:
+                found = await self.backend.get_many(list(call.plan.generations))
+            except Exception as error:
+                engine.page_lookup_failed(call, error)
+                return None
+            key, writes = engine.page_to_look_up(call, found)
+            await self._perform(writes)
+            if key is None:
+                return None
+            try:
+                raw = await self.backend.get(key)
+            except Exception as error:
+                engine.page_lookup_failed(call, error)
+                return None
+            parsed, garbage = engine.answer_page(call, raw)
+            await self._perform(garbage)
+            return None if parsed is None else (hooks.HIT_HTTP_RESPONSE, parsed)
+        except Exception as error:
+            call.fill = False
+            engine.failed("cache lookup", call.plan.table, error)
+            return None
+
+    async def fill_page(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
+        try:
+            call: PageCall | None = context.get(PAGE_KEY)
+            if call is not None and call.sent:
+                await self._perform(
+                    self.engine.finish_page(call, http_response.status_code, parsed)
+                )
+        except Exception as error:
+            self.engine.failed("cache fill", "", error)
+
     async def merge_batch(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
         call: BatchCall | None = context.get(BATCH_KEY)
         try:
@@ -128,6 +183,13 @@ class AsyncDriver(DriverBase):
         call = engine.plan_get(params, context.get("client_region"), account)
         if call is not None:
             context[GET_KEY] = call  # last: see SyncDriver.plan_request
+
+    async def _plan_page(self, operation: str, params: Any, context: Any) -> None:
+        engine = self.engine
+        account = await engine.accounts.of_async(context)
+        call = engine.plan_page(operation, params, context.get("client_region"), account)
+        if call is not None:
+            context[PAGE_KEY] = call
 
     async def _plan_batch(self, operation: str, params: Any, context: Any) -> None:
         engine = self.engine
@@ -205,7 +267,9 @@ class AsyncDriver(DriverBase):
                 deleted.append(None)
             except Exception as error:
                 deleted.append(error)
-        self.engine.settle(writes, added, written, deleted)
+        await async_bulk_add(backend, [entry for _, entry in writes.starts])  # before the bumps
+        bumped = await async_bulk_incr(backend, [(key, ttl) for _, key, ttl in writes.bumps])
+        self.engine.settle(writes, added, written, deleted, bumped)
 
 
 class ThreadedAsyncBackend:

@@ -8,7 +8,16 @@ from botocore.awsrequest import AWSResponse
 
 from momento_botocore import hooks
 from momento_botocore.config import CacheConfig
-from momento_botocore.core.call import BATCH_KEY, GET_KEY, WRITE_KEY, BatchCall, GetCall, WriteCall
+from momento_botocore.core.call import (
+    BATCH_KEY,
+    GET_KEY,
+    PAGE_KEY,
+    WRITE_KEY,
+    BatchCall,
+    GetCall,
+    PageCall,
+    WriteCall,
+)
 from momento_botocore.core.engine import Engine
 
 Answer = tuple[AWSResponse, dict[str, Any]]
@@ -48,7 +57,8 @@ class DriverBase:
     def mark_sent(self, request: Any, **_: Any) -> None:
         """request-created: this call's answer will come over the wire."""
         try:
-            call: GetCall | None = request.context.get(GET_KEY)
+            context = request.context
+            call: GetCall | PageCall | None = context.get(GET_KEY) or context.get(PAGE_KEY)
             if call is not None:
                 call.sent = True
         except Exception as error:  # never break the call

@@ -12,10 +12,20 @@ from collections.abc import Callable
 from typing import Any
 
 from momento_botocore import hooks
-from momento_botocore.backends.base import Backend, BackendError, bulk_add, bulk_set
+from momento_botocore.backends.base import Backend, BackendError, bulk_add, bulk_incr, bulk_set
 from momento_botocore.config import CacheConfig
-from momento_botocore.core.call import BATCH_KEY, GET_KEY, WRITE_KEY, BatchCall, GetCall, WriteCall
+from momento_botocore.core.call import (
+    BATCH_KEY,
+    GET_KEY,
+    PAGE_KEY,
+    WRITE_KEY,
+    BatchCall,
+    GetCall,
+    PageCall,
+    WriteCall,
+)
 from momento_botocore.core.engine import CacheWrites, Engine, add_missing_hits, identity_of
+from momento_botocore.core.queries import PAGE_OPERATIONS
 from momento_botocore.core.writes import WRITE_OPERATIONS, KeyNames, TouchedItem, key_names_of
 from momento_botocore.counters import STATS, Stats
 from momento_botocore.drivers.common import Answer as _Answer
@@ -48,6 +58,7 @@ class SyncDriver(DriverBase):
         self._planners = {
             "BatchGetItem": self._plan_batch,
             **dict.fromkeys(WRITE_OPERATIONS, self._plan_write),
+            **dict.fromkeys(PAGE_OPERATIONS, self._plan_page),
         }
 
     # Handlers --------------------------------------------------------------------
@@ -103,6 +114,48 @@ class SyncDriver(DriverBase):
         except Exception as error:
             self.engine.failed("cache fill", "", error)
 
+    def serve_page(self, context: Any, **_: Any) -> _Answer | None:
+        """before-call of a Query or Scan: its generations, then its page."""
+        call: PageCall | None = context.get(PAGE_KEY)
+        engine = self.engine
+        if call is None or not engine.active:
+            return None
+        try:
+            if engine.pending.active:
+                self._retry_tombstones()
+                if engine.page_skips_cache(call):
+                    return None
+            generations = list(call.plan.generations)
+            try:
+                found = [self.backend.get(key) for key in generations]
+            except Exception as error:
+                engine.page_lookup_failed(call, error)
+                return None
+            key, writes = engine.page_to_look_up(call, found)
+            self._perform(writes)
+            if key is None:
+                return None
+            try:
+                raw = self.backend.get(key)
+            except Exception as error:
+                engine.page_lookup_failed(call, error)
+                return None
+            parsed, garbage = engine.answer_page(call, raw)
+            self._perform(garbage)
+            return None if parsed is None else (hooks.HIT_HTTP_RESPONSE, parsed)
+        except Exception as error:
+            call.fill = False
+            engine.failed("cache lookup", call.plan.table, error)
+            return None
+
+    def fill_page(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
+        try:
+            call: PageCall | None = context.get(PAGE_KEY)
+            if call is not None and call.sent:
+                self._perform(self.engine.finish_page(call, http_response.status_code, parsed))
+        except Exception as error:
+            self.engine.failed("cache fill", "", error)
+
     def merge_batch(self, http_response: Any, parsed: Any, context: Any, **_: Any) -> None:
         call: BatchCall | None = context.get(BATCH_KEY)
         try:
@@ -132,6 +185,14 @@ class SyncDriver(DriverBase):
             self.engine.invalidation_failed(call)
 
     # Planning --------------------------------------------------------------------
+
+    def _plan_page(self, operation: str, params: Any, context: Any) -> None:
+        engine = self.engine
+        call = engine.plan_page(
+            operation, params, context.get("client_region"), engine.accounts.of(context)
+        )
+        if call is not None:
+            context[PAGE_KEY] = call
 
     def _plan_batch(self, operation: str, params: Any, context: Any) -> None:
         engine = self.engine
@@ -220,4 +281,6 @@ class SyncDriver(DriverBase):
                 deleted.append(None)
             except Exception as error:
                 deleted.append(error)
-        self.engine.settle(writes, added, written, deleted)
+        bulk_add(backend, [entry for _, entry in writes.starts])  # before the bumps
+        bumped = bulk_incr(backend, [(key, ttl) for _, key, ttl in writes.bumps])
+        self.engine.settle(writes, added, written, deleted, bumped)
