@@ -17,7 +17,7 @@ from moto.server import ThreadedMotoServer
 import momento_botocore
 from momento_botocore.accounts import forget_accounts
 from momento_botocore.backends import AsyncBackend, AsyncMemoryBackend, Backend, MemoryBackend
-from momento_botocore.backends.base import Entry
+from momento_botocore.backends.base import CounterEntry, Entry
 from momento_botocore.pending import forget_shared
 
 pytest_plugins = ("momento_botocore.testing.pytest_plugin",)
@@ -234,6 +234,12 @@ class SyncOverAsync:
 
     def set_many(self, entries: Sequence[Entry]) -> list[Exception | None]:
         return self.run(self.backend.set_many(entries))
+
+    def incr(self, key: str, ttl_seconds: float) -> int:
+        return self.run(self.backend.incr(key, ttl_seconds))
+
+    def incr_many(self, entries: Sequence[CounterEntry]) -> list[int | Exception]:
+        return self.run(self.backend.incr_many(entries))
 
     def close(self) -> None:
         if not self.loop.is_closed():

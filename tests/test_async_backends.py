@@ -36,11 +36,20 @@ from momento_botocore.backends import (
     cache_identity,
 )
 from momento_botocore.backends._momento_common import OneRetryWithinDeadline
-from momento_botocore.backends.base import UNREADABLE, Entry, async_bulk_add, async_bulk_set
+from momento_botocore.backends.base import (
+    UNREADABLE,
+    CounterEntry,
+    Entry,
+    NotACounterError,
+    async_bulk_add,
+    async_bulk_incr,
+    async_bulk_set,
+)
 from momento_botocore.backends.factory import create_async_backend
 from momento_botocore.backends.momento import MomentoBackend
 from momento_botocore.backends.momento_async import AsyncMomentoBackend
 from momento_botocore.breaker import BreakerState, CircuitBreaker
+from momento_botocore.drivers.aio import ThreadedAsyncBackend
 from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
 
 T = TypeVar("T")
@@ -94,13 +103,19 @@ class Refusing:
             return []
         raise BackendError("down")
 
+    async def incr_many(self, entries: Sequence[CounterEntry]) -> list[int | Exception]:
+        if self.wrong_length:
+            return [1]
+        raise BackendError("down")
+
 
 def test_the_async_backends_are_async_backends(momento_server: LocalMomentoServer) -> None:
     memory = AsyncMemoryBackend(MemoryBackend())
     remote = momento(momento_server)
     for backend in (memory, remote, AsyncCircuitBreakerBackend(remote)):
         assert isinstance(backend, AsyncBackend)
-        for name in ("get", "get_many", "add", "set", "delete", "add_many", "set_many", "close"):
+        names = ("get", "get_many", "add", "set", "delete", "add_many", "set_many", "close")
+        for name in (*names, "incr", "incr_many"):
             assert asyncio.iscoroutinefunction(getattr(backend, name)), name
         assert not asyncio.iscoroutinefunction(backend.cache_identity)
     run(remote.close())
@@ -126,6 +141,43 @@ def test_async_bulk_helpers_never_raise() -> None:
     assert run(async_bulk_add(memory, [("a", b"w", 60.0), ("c", b"w", 60.0)])) == [False, True]
     bad_ttl = run(async_bulk_add(memory, [("d", b"v", 60.0), ("e", b"v", 0.0)]))
     assert all(isinstance(error, ValueError) for error in bad_ttl)
+
+
+def test_async_bulk_incr_never_raises() -> None:
+    entries = [("a", 60.0), ("b", 60.0)]
+    for backend in (Refusing(), Refusing(wrong_length=True)):
+        refusing: Any = backend
+        counted = run(async_bulk_incr(refusing, entries))
+        assert len(counted) == 2
+        assert all(isinstance(error, BackendError) for error in counted)
+    assert run(async_bulk_incr(Refusing(), [])) == []
+    memory = AsyncMemoryBackend(MemoryBackend())
+    assert run(async_bulk_incr(memory, [*entries, ("a", 60.0)])) == [1, 1, 2]
+    bad_ttl = run(async_bulk_incr(memory, [("a", 60.0), ("c", 0.0)]))
+    assert all(isinstance(error, ValueError) for error in bad_ttl)
+    assert run(memory.get("a")) == b"2"  # the bad TTL counted nothing
+
+
+def test_a_blocking_backend_counts_in_worker_threads() -> None:
+    class NoCounters:
+        get = MemoryBackend.get
+
+    async def main() -> None:
+        memory = MemoryBackend()
+        threaded = ThreadedAsyncBackend(memory)
+        assert [await threaded.incr("g", 60) for _ in range(2)] == [1, 2]
+        assert await threaded.incr_many([("g", 60.0), ("h", 60.0)]) == [3, 1]
+        memory.set("bad", b"x", 60)
+        with pytest.raises(NotACounterError):
+            await threaded.incr("bad", 60)
+        plain: Any = NoCounters()
+        without = ThreadedAsyncBackend(plain)
+        with pytest.raises(BackendError, match="keeps no counters"):
+            await without.incr("g", 60)
+        outcome = await without.incr_many([("g", 60.0)])  # never raises (bulk_incr)
+        assert isinstance(outcome[0], BackendError)
+
+    run(main())
 
 
 # AsyncMemoryBackend ---------------------------------------------------------------------------
@@ -439,6 +491,12 @@ class Broken:
     async def add_many(self, entries: Sequence[Entry]) -> list[bool | Exception]:
         return await self._go(self.memory.add_many(entries))
 
+    async def incr(self, key: str, ttl_seconds: float) -> int:
+        return await self._go(self.memory.incr(key, ttl_seconds))
+
+    async def incr_many(self, entries: Sequence[CounterEntry]) -> list[int | Exception]:
+        return await self._go(self.memory.incr_many(entries))
+
     async def set_many(self, entries: Sequence[Entry]) -> list[Exception | None]:
         if self.broken:  # per entry, as a bulk write answers a partial failure
             self.calls += 1
@@ -491,6 +549,38 @@ def test_the_async_breaker_opens_refuses_without_a_call_and_probes() -> None:
         assert backend.breaker.state is BreakerState.CLOSED
         assert backend.cache_identity() == inner.cache_identity()
         await backend.close()
+
+    run(main())
+
+
+def test_counters_through_the_async_breaker_a_value_that_is_not_one_is_an_answer() -> None:
+    clock = Clock()
+    inner = Broken()
+    backend = AsyncCircuitBreakerBackend(inner, CircuitBreaker(2, 5.0, clock=clock))
+
+    async def main() -> None:
+        assert await backend.incr("g", 60) == 1
+        assert await backend.incr_many([("g", 60.0), ("h", 60.0)]) == [2, 1]
+        await backend.set("garbage", b"x", 60)
+        for _ in range(3):
+            with pytest.raises(NotACounterError):
+                await backend.incr("garbage", 60)
+            outcome = await backend.incr_many([("garbage", 60.0)])
+            assert isinstance(outcome[0], NotACounterError)
+        assert backend.breaker.state is BreakerState.CLOSED
+        inner.broken = True
+        with pytest.raises(BackendError, match="down"):
+            await backend.incr("g", 60)
+        with pytest.raises(BackendError, match="down"):
+            await backend.incr_many([("g", 60.0)])
+        assert backend.breaker.state is BreakerState.OPEN
+        with pytest.raises(CircuitOpenError):
+            await backend.incr("g", 60)
+        assert await backend.incr_many([]) == []  # no call: nothing for the breaker
+        inner.broken = False
+        clock.now += 5
+        assert await backend.incr("g", 60) == 3  # the probe
+        assert backend.breaker.state is BreakerState.CLOSED
 
     run(main())
 

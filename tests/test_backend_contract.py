@@ -3,12 +3,27 @@ SDK), sync and async (AsyncMemoryBackend, AsyncMomentoBackend, through SyncOverA
 
 from __future__ import annotations
 
+import asyncio
+import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
+from conftest import SyncOverAsync
 
 from momento_botocore.backends import Backend, BatchBackend, BulkWriteBackend
-from momento_botocore.backends.base import bulk_add, bulk_set
+from momento_botocore.backends.base import (
+    BackendError,
+    CounterBackend,
+    NotACounterError,
+    bulk_add,
+    bulk_incr,
+    bulk_set,
+    parse_counter,
+)
 
 ALL_BYTES = bytes(range(256))
 
@@ -239,3 +254,180 @@ def test_bulk_helpers_never_raise(any_backend: Backend) -> None:
     assert len(outcome) == 2
     assert all(isinstance(error, ValueError) for error in outcome)
     assert bulk_set(any_backend, []) == []
+
+
+# Counters (optional CounterBackend methods, AsyncBackend's required ones): every
+# built-in backend has them. The generations of the Query/Scan cache (issue 13).
+
+
+def counting(backend: Backend) -> CounterBackend:
+    assert isinstance(backend, CounterBackend)
+    return backend
+
+
+def test_a_counter_starts_at_1_and_counts_up(any_backend: Backend) -> None:
+    assert [counting(any_backend).incr("g", 60) for _ in range(5)] == [1, 2, 3, 4, 5]
+    assert counting(any_backend).incr("other", 60) == 1
+
+
+def test_get_reads_a_counter_as_its_ascii_decimal(any_backend: Backend) -> None:
+    assert any_backend.get("g") is None  # a missing counter: generation 0
+    for _ in range(12):
+        counting(any_backend).incr("g", 60)
+    assert any_backend.get("g") == b"12"
+    assert parse_counter(b"12") == 12
+    assert batch(any_backend).get_many(["g", "h"]) == [b"12", None]
+
+
+@pytest.mark.parametrize(("stored", "then"), [(b"41", 42), (b"0", 1), (b"-2", -1), (b"-1", 0)])
+def test_an_integer_written_by_set_is_counted_on(
+    any_backend: Backend, stored: bytes, then: int
+) -> None:
+    any_backend.set("g", stored, 60)
+    assert counting(any_backend).incr("g", 60) == then
+    assert any_backend.get("g") == str(then).encode()
+
+
+def test_a_counter_restarts_at_1_after_it_expires(any_backend: Backend) -> None:
+    assert counting(any_backend).incr("g", 0.3) == 1
+    assert counting(any_backend).incr("g", 0.3) == 2
+    time.sleep(0.5)
+    assert any_backend.get("g") is None
+    assert counting(any_backend).incr("g", 60) == 1
+
+
+def test_every_incr_sets_the_ttl_it_is_given(any_backend: Backend) -> None:
+    counting(any_backend).incr("refreshed", 1.0)
+    counting(any_backend).incr("shortened", 60)
+    any_backend.set("set-short", b"7", 0.4)
+    time.sleep(0.6)
+    counting(any_backend).incr("refreshed", 1.0)  # 0.6 s in: good for another 1.0 s
+    counting(any_backend).incr("shortened", 0.3)  # shortened too, not only extended
+    counting(any_backend).incr("set-short", 60)  # expired: counts from 0 again
+    time.sleep(0.6)  # 1.2 s after the first incr, 0.6 s after the second
+    assert any_backend.get("refreshed") == b"2"
+    assert any_backend.get("shortened") is None
+    assert any_backend.get("set-short") == b"1"
+    time.sleep(0.6)
+    assert any_backend.get("refreshed") is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"abc", b"", b"1.5", b" 1", b"1 ", b"0x10", b"\xff", ALL_BYTES, b"9223372036854775807"],
+    ids=["text", "empty", "decimal", "space-before", "space-after", "hex", "byte", "binary", "max"],
+)
+def test_incr_of_a_value_that_is_not_a_counter_raises_and_leaves_it(
+    any_backend: Backend, value: bytes
+) -> None:
+    any_backend.set("g", value, 60)
+    with pytest.raises(NotACounterError):
+        counting(any_backend).incr("g", 60)
+    assert any_backend.get("g") == value
+    assert issubclass(NotACounterError, BackendError)  # a failed call, to any caller
+
+
+def test_many_concurrent_increments_of_one_key_each_get_their_own_value(
+    any_backend: Backend,
+) -> None:
+    if isinstance(any_backend, SyncOverAsync):  # an event loop: tasks, not threads
+        counters: Any = any_backend.backend
+
+        async def all_at_once() -> list[int]:
+            return list(await asyncio.gather(*(counters.incr("g", 60) for _ in range(200))))
+
+        values = any_backend.run(all_at_once())
+    else:
+        values = in_threads(lambda: counting(any_backend).incr("g", 60), threads=8, each=25)
+    assert sorted(values) == list(range(1, 201))  # no increment lost, none answered twice
+    assert any_backend.get("g") == b"200"
+
+
+def in_threads(call: Callable[[], int], *, threads: int, each: int) -> list[int]:
+    """``call`` ``each`` times in each of ``threads`` threads started together, with the
+    interpreter switching threads as often as it can (so a missing lock shows)."""
+    start = threading.Barrier(threads)
+    values: list[int] = []
+
+    def work() -> None:
+        start.wait()
+        mine = [call() for _ in range(each)]
+        values.extend(mine)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            for done in [pool.submit(work) for _ in range(threads)]:
+                done.result()
+    finally:
+        sys.setswitchinterval(interval)
+    return values
+
+
+def test_incr_many_answers_per_entry_and_counts_a_repeated_key_each_time(
+    any_backend: Backend,
+) -> None:
+    any_backend.set("bad", b"not a number", 60)
+    any_backend.set("b", b"10", 60)
+    entries = [("a", 60.0), ("bad", 60.0), ("b", 60.0), ("a", 60.0), ("c", 0.3)]
+    results = counting(any_backend).incr_many(entries)
+    assert len(results) == 5
+    assert isinstance(results[1], NotACounterError)  # the others are counted all the same
+    assert {results[0], results[3]} == {1, 2}  # once per occurrence, in some order
+    assert (results[2], results[4]) == (11, 1)
+    assert batch(any_backend).get_many(["a", "bad", "b", "c"]) == [
+        b"2",
+        b"not a number",
+        b"11",
+        b"1",
+    ]
+    time.sleep(0.5)
+    assert any_backend.get("c") is None  # each entry has its own TTL
+
+
+def test_incr_many_of_many_keys_matches_incr_one_key_at_a_time(any_backend: Backend) -> None:
+    keys = [f"g{n}" for n in range(100)]
+    assert counting(any_backend).incr_many([(k, 60.0) for k in keys[::2]]) == [1] * 50
+    assert counting(any_backend).incr_many([(k, 60.0) for k in keys]) == [
+        2 if n % 2 == 0 else 1 for n in range(100)
+    ]
+    assert counting(any_backend).incr_many([]) == []
+
+
+def test_a_ttl_that_is_not_positive_counts_nothing(any_backend: Backend) -> None:
+    with pytest.raises(ValueError, match="ttl_seconds must be"):
+        counting(any_backend).incr("g", 0)
+    with pytest.raises(ValueError, match="ttl_seconds must be"):
+        counting(any_backend).incr_many([("a", 60.0), ("b", -1.0)])
+    assert batch(any_backend).get_many(["g", "a", "b"]) == [None, None, None]
+
+
+class CountsOneByOne(OneKeyAtATime):
+    """A backend with ``incr`` but no ``incr_many``."""
+
+    def __init__(self, backend: Backend) -> None:
+        super().__init__(backend)
+        self.incr = counting(backend).incr
+
+
+def test_bulk_incr_counts_one_key_at_a_time_where_a_backend_has_no_incr_many(
+    any_backend: Backend,
+) -> None:
+    any_backend.set("bad", b"x", 60)
+    outcome = bulk_incr(CountsOneByOne(any_backend), [("a", 60.0), ("bad", 60.0), ("a", 60.0)])
+    assert outcome[0::2] == [1, 2]
+    assert isinstance(outcome[1], NotACounterError)
+
+
+def test_bulk_incr_never_raises(any_backend: Backend) -> None:
+    entries = [("a", 60.0), ("b", 0.0)]
+    outcome = bulk_incr(any_backend, entries)  # the backend's incr_many raises: bad TTL
+    assert len(outcome) == 2
+    assert all(isinstance(error, ValueError) for error in outcome)
+    without = bulk_incr(OneKeyAtATime(any_backend), entries)  # keeps no counters
+    assert len(without) == 2
+    assert all(isinstance(error, BackendError) for error in without)
+    assert "keeps no counters" in str(without[0])
+    assert bulk_incr(any_backend, []) == []
+    assert any_backend.get("a") is None

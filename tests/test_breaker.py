@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from momento_botocore.backends import (
@@ -10,6 +12,7 @@ from momento_botocore.backends import (
     CircuitOpenError,
     MemoryBackend,
 )
+from momento_botocore.backends.base import NotACounterError, bulk_incr
 from momento_botocore.breaker import BreakerState, CircuitBreaker
 
 
@@ -290,3 +293,82 @@ def test_bulk_writes_to_a_backend_without_them_count_key_by_key(method: str) -> 
     backend.breaker.record_success()
     outcome = getattr(backend, method)([("a", b"v", 60.0), ("b", b"v", 60.0)])
     assert outcome == ([True, True] if method == "add_many" else [None, None])
+
+
+class CountingCounters(MemoryBackend):
+    """Counters whose calls fail while broken, counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.incrs = 0
+        self.broken = False
+
+    def incr(self, key: str, ttl_seconds: float) -> int:
+        self.incrs += 1
+        if self.broken:
+            raise BackendError("down")
+        return super().incr(key, ttl_seconds)
+
+    def incr_many(self, entries: Sequence[tuple[str, float]]) -> list[int | Exception]:
+        if self.broken:  # per entry, as a bulk call answers a partial failure
+            self.incrs += 1
+            rest = [MemoryBackend.incr(self, key, ttl) for key, ttl in entries[1:]]
+            return [BackendError("down"), *rest]
+        return super().incr_many(entries)
+
+
+def test_counters_go_through_the_breaker_and_failures_open_it() -> None:
+    clock = Clock()
+    inner = CountingCounters()
+    backend = CircuitBreakerBackend(inner, CircuitBreaker(2, 5.0, clock=clock))
+    assert [backend.incr("g", 60) for _ in range(3)] == [1, 2, 3]
+    assert backend.incr_many([("g", 60.0), ("h", 60.0)]) == [4, 1]
+    inner.broken = True
+    with pytest.raises(BackendError, match="down"):
+        backend.incr("g", 60)
+    outcome = backend.incr_many([("g", 60.0), ("h", 60.0)])  # one entry failed: one failure
+    assert isinstance(outcome[0], BackendError)
+    assert outcome[1] == 2
+    assert backend.breaker.state is BreakerState.OPEN
+    calls = inner.incrs
+    with pytest.raises(CircuitOpenError):
+        backend.incr("g", 60)
+    with pytest.raises(CircuitOpenError):
+        backend.incr_many([("g", 60.0)])
+    assert inner.incrs == calls
+    inner.broken = False
+    clock.now += 5
+    assert backend.incr("g", 60) == 5  # the probe
+    assert backend.breaker.state is BreakerState.CLOSED
+
+
+def test_a_value_that_is_not_a_counter_is_an_answer_not_a_failure() -> None:
+    backend = CircuitBreakerBackend(MemoryBackend(), CircuitBreaker(1, 5.0, clock=Clock()))
+    backend.set("garbage", b"not a number", 60)
+    for _ in range(3):
+        with pytest.raises(NotACounterError):
+            backend.incr("garbage", 60)
+        outcome = backend.incr_many([("garbage", 60.0), ("g", 60.0)])
+        assert isinstance(outcome[0], NotACounterError)
+    assert backend.breaker.state is BreakerState.CLOSED
+    assert backend.get("g") == b"3"
+
+
+def test_a_backend_without_counters_cannot_count_and_the_breaker_is_not_asked() -> None:
+    clock = Clock()
+    inner = PerKeyBackend()
+    backend = CircuitBreakerBackend(inner, CircuitBreaker(1, 5.0, clock=clock))
+    for call in (lambda: backend.incr("g", 60), lambda: backend.incr_many([("g", 60.0)])):
+        with pytest.raises(BackendError, match="keeps no counters"):
+            call()
+    assert backend.breaker.state is BreakerState.CLOSED
+    assert isinstance(bulk_incr(backend, [("g", 60.0)])[0], BackendError)  # never raises
+
+
+def test_incr_many_in_front_of_a_backend_with_incr_only_is_one_call_per_key() -> None:
+    class IncrOnly(PerKeyBackend):
+        def incr(self, key: str, ttl_seconds: float) -> int:
+            return self.memory.incr(key, ttl_seconds)
+
+    backend = CircuitBreakerBackend(IncrOnly())
+    assert backend.incr_many([("g", 60.0), ("g", 60.0), ("h", 60.0)]) == [1, 2, 1]

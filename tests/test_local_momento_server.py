@@ -10,10 +10,13 @@ from datetime import timedelta
 import grpc
 import pytest
 from momento import CacheClient, Configurations
+from momento.errors import MomentoErrorCode
 from momento.responses import (
     CacheFlush,
     CacheGet,
     CacheIncrement,
+    CacheIncrementResponse,
+    CacheListFetch,
     CacheSet,
     CreateCache,
     DeleteCache,
@@ -48,9 +51,45 @@ def test_control_calls_create_list_flush_and_delete_caches(client: CacheClient) 
 
 
 def test_calls_it_does_not_implement_answer_unimplemented(client: CacheClient) -> None:
-    response = client.increment(DEFAULT_CACHE, "counter")
-    assert isinstance(response, CacheIncrement.Error)
+    response = client.list_fetch(DEFAULT_CACHE, "a-list")
+    assert isinstance(response, CacheListFetch.Error)
     assert "UNIMPLEMENTED" in str(response.inner_exception.transport_details)
+
+
+def test_increment_adds_any_amount_to_a_base_10_integer_and_sets_the_ttl(
+    client: CacheClient, momento_server: LocalMomentoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def increment(amount: int, ttl: float = 60) -> CacheIncrementResponse:
+        return client.increment(DEFAULT_CACHE, "n", amount, timedelta(seconds=ttl))
+
+    assert increment(5) == CacheIncrement.Success(5)  # a missing key holds 0
+    assert increment(-7) == CacheIncrement.Success(-2)
+    assert increment(0) == CacheIncrement.Success(-2)
+    assert momento_server.get_raw("n") == b"-2"
+    store = momento_server.store
+    monkeypatch.setattr(store, "_clock", lambda: 1e9)  # far in the future: "n" expired
+    assert increment(1, ttl=5) == CacheIncrement.Success(1)
+    assert increment(1, ttl=5) == CacheIncrement.Success(2)
+    monkeypatch.setattr(store, "_clock", lambda: 1e9 + 4.9)
+    assert increment(1, ttl=5) == CacheIncrement.Success(3)  # its TTL set again
+    monkeypatch.setattr(store, "_clock", lambda: 1e9 + 9.8)
+    assert momento_server.get_raw("n") == b"3"
+    monkeypatch.setattr(store, "_clock", lambda: 1e9 + 9.9)
+    assert momento_server.get_raw("n") is None
+
+
+@pytest.mark.parametrize(
+    ("stored", "amount"),
+    [(b"abc", 1), (b"1.0", 1), (b"9223372036854775807", 1), (b"-9223372036854775808", -1)],
+)
+def test_increment_of_a_value_it_cannot_count_fails_its_precondition(
+    client: CacheClient, momento_server: LocalMomentoServer, stored: bytes, amount: int
+) -> None:
+    momento_server.put_raw("n", stored)
+    response = client.increment(DEFAULT_CACHE, "n", amount)
+    assert isinstance(response, CacheIncrement.Error)
+    assert response.error_code is MomentoErrorCode.FAILED_PRECONDITION_ERROR
+    assert momento_server.get_raw("n") == stored
 
 
 def test_faults_can_be_limited_to_a_number_of_calls(

@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import jwt
 import pytest
-from conftest import new_session
+from conftest import made_backend, new_session
 from momento import Configurations
 from momento.config import Configuration
 
@@ -53,6 +53,7 @@ def test_an_unknown_cache_is_an_error_on_every_operation(
         lambda: backend.add("k", b"v", 60),
         lambda: backend.set("k", b"v", 60),
         lambda: backend.delete("k"),
+        lambda: backend.incr("k", 60),
     ):
         with pytest.raises(BackendError, match="NOT_FOUND_ERROR"):
             call()
@@ -111,6 +112,40 @@ def test_a_slow_server_costs_one_deadline_and_no_more(momento_server: LocalMomen
         backend.get("k")
     assert time.perf_counter() - started < 5.0  # the deadline decides, not the server
     assert momento_server.calls("Get") == 2  # the warm-up and this one: no retry
+
+
+def test_a_failed_increment_is_never_retried(momento_server: LocalMomentoServer) -> None:
+    # Not idempotent: a retry after a call that did reach the cache would count twice.
+    backend = backend_for(momento_server)
+    momento_server.fail("Increment", code=grpc.StatusCode.UNAVAILABLE, times=1)
+    with pytest.raises(BackendError, match="SERVER_UNAVAILABLE"):
+        backend.incr("g", 60)
+    assert momento_server.calls("Increment") == 1
+    assert backend.incr("g", 60) == 1
+    with pytest.raises(ValueError, match=r"ttl_seconds must be in \(0, 86400\]"):
+        backend.incr("g", 86_401)
+    backend.close()
+
+
+@pytest.mark.parametrize("kind", ["momento", "async-momento"])
+def test_a_stalled_incr_many_costs_one_deadline_and_no_more(
+    momento_server: LocalMomentoServer, request: pytest.FixtureRequest, kind: str
+) -> None:
+    backend: Any = made_backend(kind, request, request_timeout=0.2)
+    backend.incr("warm-up", 60)
+    momento_server.delay("Increment", seconds=10.0)
+    started = time.perf_counter()
+    results = backend.incr_many([(f"g{n}", 60.0) for n in range(40)])
+    assert time.perf_counter() - started < 3.0  # about one deadline, not 40
+    assert len(results) == 40
+    assert all(isinstance(error, BackendError) for error in results)
+    assert momento_server.calls("Increment") <= 1 + backend_concurrency(backend)
+    backend.close()
+
+
+def backend_concurrency(backend: Any) -> int:
+    inner = getattr(backend, "backend", backend)  # through SyncOverAsync
+    return int(inner.max_concurrency)
 
 
 def test_entries_over_the_item_limit_are_not_written(momento_server: LocalMomentoServer) -> None:

@@ -8,7 +8,9 @@ from momento_botocore.backends.base import (
     BackendError,
     BatchBackend,
     BulkWriteBackend,
+    CounterBackend,
     IdentifiedBackend,
+    NotACounterError,
 )
 from momento_botocore.backends.guarded import (
     AsyncCircuitBreakerBackend,
@@ -33,9 +35,11 @@ __all__ = [
     "BulkWriteBackend",
     "CircuitBreakerBackend",
     "CircuitOpenError",
+    "CounterBackend",
     "IdentifiedBackend",
     "MemoryBackend",
     "MomentoBackend",
+    "NotACounterError",
     "cache_identity",
 ]
 

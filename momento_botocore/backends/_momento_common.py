@@ -28,12 +28,24 @@ from momento.config.transport.transport_strategy import (
 )
 from momento.errors import MomentoErrorCode, convert_error
 from momento.internal.services import Service
-from momento.responses import CacheDelete, CacheGet, CacheSet, CacheSetIfNotExists
+from momento.responses import (
+    CacheDelete,
+    CacheGet,
+    CacheIncrement,
+    CacheSet,
+    CacheSetIfNotExists,
+)
 from momento.retry import DefaultEligibilityStrategy, RetryableProps, RetryStrategy
 from momento_wire_types import cacheclient_pb2 as pb
 
 from momento_botocore import environment as env
-from momento_botocore.backends.base import UNREADABLE, BackendError, Entry
+from momento_botocore.backends.base import (
+    UNREADABLE,
+    BackendError,
+    CounterEntry,
+    Entry,
+    NotACounterError,
+)
 from momento_botocore.config import (
     DEFAULT_MOMENTO_REQUEST_TIMEOUT,
     MAX_TTL_SECONDS,
@@ -317,6 +329,26 @@ def add_answer(response: Any) -> bool:
     raise _error("add", response)
 
 
+def incr_answer(response: Any) -> int:
+    """An ``increment``'s new value. FAILED_PRECONDITION (the value there is not a base
+    10 integer, or the sum would leave 64 bits) raises :class:`NotACounterError`; any
+    other error :class:`BackendError`."""
+    if isinstance(response, CacheIncrement.Success):
+        return int(response.value)
+    if getattr(response, "error_code", None) is MomentoErrorCode.FAILED_PRECONDITION_ERROR:
+        error = _error("incr", response)
+        raise NotACounterError(str(error))
+    raise _error("incr", response)
+
+
+def incr_plan(entries: Sequence[CounterEntry]) -> list[CounterEntry]:
+    """The entries of an ``incr_many``, each sent as is (a repeated key counts once per
+    occurrence); a bad TTL raises before anything is counted."""
+    for _, ttl_seconds in entries:
+        ttl(ttl_seconds)
+    return list(entries)
+
+
 def check_set(response: Any) -> None:
     if not isinstance(response, CacheSet.Success):
         raise _error("set", response)
@@ -389,8 +421,9 @@ class WritePlan:
 
 
 class Batch(Generic[T, R]):
-    """The items of one ``get_many``, ``add_many`` or ``set_many`` call, shared by the
-    workers making their calls: threads (:meth:`work`) or tasks (:meth:`work_async`).
+    """The items of one ``get_many``, ``add_many``, ``set_many`` or ``incr_many`` call,
+    shared by the workers making their calls: threads (:meth:`work`) or tasks
+    (:meth:`work_async`).
 
     After the first failure no other call starts; the calls in flight end within
     their deadline. The SDK's sync client may be used from many threads (read in

@@ -10,7 +10,10 @@ from momento_botocore.backends.base import (
     Backend,
     BackendError,
     BatchBackend,
+    CounterEntry,
     Entry,
+    NotACounterError,
+    no_counters,
     write_each,
 )
 from momento_botocore.breaker import BreakerState, CircuitBreaker
@@ -18,6 +21,7 @@ from momento_botocore.identity import cache_identity
 from momento_botocore.log import logger
 
 T = TypeVar("T")
+E = TypeVar("E")
 
 
 class CircuitOpenError(BackendError):
@@ -38,12 +42,20 @@ class _BreakerGate:
             )
 
     def _judge_many(self, results: Sequence[object]) -> None:
-        """A bulk write is one call: a failure if any entry failed."""
-        failed = next((result for result in results if isinstance(result, Exception)), None)
-        if failed is not None:
+        """A bulk write is one call: a failure if any entry failed (a value that is not
+        a counter is an answer, not a failure)."""
+        failed = next((result for result in results if _failed(result)), None)
+        if isinstance(failed, Exception):
             self._failure(failed)
         else:
             self._success()
+
+    def _judge_error(self, error: Exception) -> None:
+        """A call that raised: a failure, unless the cache answered (not a counter)."""
+        if isinstance(error, NotACounterError):
+            self._success()
+        else:
+            self._failure(error)
 
     def _failure(self, error: Exception) -> None:
         was_closed = self.breaker.state is BreakerState.CLOSED
@@ -73,8 +85,12 @@ class CircuitBreakerBackend(_BreakerGate):
     Any exception from the wrapped backend is a failure; a miss (None) or a refused
     add (False) is a success: the backend answered. A ``get_many`` is one call:
     one check, one success or failure, however many keys it has. So are an
-    ``add_many`` and a ``set_many`` when the wrapped backend has them (one failure
-    if any entry failed); without them, each entry is one call, as ``add``/``set``.
+    ``add_many``, a ``set_many`` and an ``incr_many`` when the wrapped backend has
+    them (one failure if any entry failed); without them, each entry is one call, as
+    ``add``/``set``/``incr``. An ``incr`` that finds a value that is not a counter
+    (:class:`~momento_botocore.backends.base.NotACounterError`) is an answer too. In
+    front of a backend without counters, ``incr`` and ``incr_many`` raise
+    :class:`BackendError` without asking the breaker.
     """
 
     def __init__(self, backend: Backend, breaker: CircuitBreaker | None = None) -> None:
@@ -111,6 +127,20 @@ class CircuitBreakerBackend(_BreakerGate):
             return write_each(entries, lambda entry: self.set(*entry))
         return self._call_many("set_many", entries, set_many)
 
+    def incr(self, key: str, ttl_seconds: float) -> int:
+        incr: Callable[[str, float], int] | None = getattr(self.backend, "incr", None)
+        if incr is None:  # nothing to ask the cache: the breaker is left alone
+            raise no_counters(self.backend)
+        return self._call("incr", lambda: incr(key, ttl_seconds))
+
+    def incr_many(self, entries: Sequence[CounterEntry]) -> list[int | Exception]:
+        incr_many = getattr(self.backend, "incr_many", None)
+        if incr_many is None:
+            if not hasattr(self.backend, "incr"):
+                raise no_counters(self.backend)
+            return write_each(entries, lambda entry: self.incr(*entry))
+        return self._call_many("incr_many", entries, incr_many)
+
     def delete(self, key: str) -> None:
         self._call("delete", lambda: self.backend.delete(key))
 
@@ -126,13 +156,13 @@ class CircuitBreakerBackend(_BreakerGate):
         try:
             result = call()
         except Exception as error:
-            self._failure(error)
+            self._judge_error(error)
             raise
         self._success()
         return result
 
     def _call_many(
-        self, name: str, entries: Sequence[Entry], call: Callable[[Sequence[Entry]], list[T]]
+        self, name: str, entries: Sequence[E], call: Callable[[Sequence[E]], list[T]]
     ) -> list[T]:
         """One breaker call for a bulk write: a failure if it raised or any entry failed."""
         if not entries:
@@ -182,6 +212,12 @@ class AsyncCircuitBreakerBackend(_BreakerGate):
     async def set_many(self, entries: Sequence[Entry]) -> list[Exception | None]:
         return await self._call_many("set_many", entries, self.backend.set_many)
 
+    async def incr(self, key: str, ttl_seconds: float) -> int:
+        return await self._call("incr", lambda: self.backend.incr(key, ttl_seconds))
+
+    async def incr_many(self, entries: Sequence[CounterEntry]) -> list[int | Exception]:
+        return await self._call_many("incr_many", entries, self.backend.incr_many)
+
     async def close(self) -> None:
         await self.backend.close()
 
@@ -194,7 +230,7 @@ class AsyncCircuitBreakerBackend(_BreakerGate):
         try:
             result = await call()
         except Exception as error:
-            self._failure(error)
+            self._judge_error(error)
             raise
         self._success()
         return result
@@ -202,8 +238,8 @@ class AsyncCircuitBreakerBackend(_BreakerGate):
     async def _call_many(
         self,
         name: str,
-        entries: Sequence[Entry],
-        call: Callable[[Sequence[Entry]], Awaitable[list[T]]],
+        entries: Sequence[E],
+        call: Callable[[Sequence[E]], Awaitable[list[T]]],
     ) -> list[T]:
         """One breaker call for a bulk write: a failure if it raised or any entry failed."""
         if not entries:
@@ -216,3 +252,9 @@ class AsyncCircuitBreakerBackend(_BreakerGate):
             raise
         self._judge_many(results)
         return results
+
+
+def _failed(result: object) -> bool:
+    """An entry's outcome that counts against the cache: an error other than a value
+    that is not a counter (the cache answered that)."""
+    return isinstance(result, Exception) and not isinstance(result, NotACounterError)

@@ -10,7 +10,13 @@ from collections.abc import Callable, Hashable, Sequence
 from operator import itemgetter
 from typing import cast
 
-from momento_botocore.backends.base import Entry, write_each
+from momento_botocore.backends.base import (
+    BackendError,
+    CounterEntry,
+    Entry,
+    next_counter,
+    write_each,
+)
 from momento_botocore.identity import SameObject
 
 Clock = Callable[[], float]
@@ -106,6 +112,28 @@ class MemoryBackend:
                 self._store(key, value, ttl, now)
         return [None] * len(entries)
 
+    def incr(self, key: str, ttl_seconds: float) -> int:
+        """Add 1 to the counter under ``key`` (stored as ASCII decimal, TTL set anew),
+        under the lock: concurrent calls never lose an increment."""
+        with self._lock:
+            return self._incr(key, ttl_seconds, self._clock())
+
+    def incr_many(self, entries: Sequence[CounterEntry]) -> list[int | Exception]:
+        """``incr`` for every entry, in order, under one lock and one clock reading: per
+        entry its new value, or the error of a value that is not a counter."""
+        if type(self).incr is not MemoryBackend.incr:  # a subclass's incr decides
+            return write_each(entries, lambda entry: self.incr(*entry))
+        _check_ttls(entries)
+        results: list[int | Exception] = []
+        with self._lock:
+            now = self._clock()
+            for key, ttl in entries:
+                try:
+                    results.append(self._incr(key, ttl, now))
+                except BackendError as error:
+                    results.append(error)
+        return results
+
     def delete(self, key: str) -> None:
         with self._lock:
             if key in self._entries:
@@ -136,6 +164,18 @@ class MemoryBackend:
         if found is not None and found[1] > now:
             return False
         return self._store(key, value, ttl_seconds, now)
+
+    def _incr(self, key: str, ttl_seconds: float, now: float) -> int:
+        """Under the lock: the counter's next value, stored with a fresh TTL."""
+        if ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")
+        found = self._entries.get(key)
+        value = next_counter(key, found[0] if found is not None and found[1] > now else None)
+        if not self._store(key, str(value).encode(), ttl_seconds, now):
+            # Larger than the whole cache (a huge key): a count that is not kept would
+            # answer 1 again next time, so it is an error, not a value.
+            raise BackendError(f"incr of a {len(key)}-character key: larger than the cache")
+        return value
 
     def _store(self, key: str, value: bytes, ttl_seconds: float, now: float | None = None) -> bool:
         if ttl_seconds <= 0:
@@ -195,6 +235,12 @@ class AsyncMemoryBackend:
     async def set_many(self, entries: Sequence[Entry]) -> list[Exception | None]:
         return self.memory.set_many(entries)
 
+    async def incr(self, key: str, ttl_seconds: float) -> int:
+        return self.memory.incr(key, ttl_seconds)
+
+    async def incr_many(self, entries: Sequence[CounterEntry]) -> list[int | Exception]:
+        return self.memory.incr_many(entries)
+
     async def close(self) -> None:
         if self._close_memory:
             self.memory.close()
@@ -204,7 +250,8 @@ class AsyncMemoryBackend:
         return self.memory.cache_identity()
 
 
-def _check_ttls(entries: Sequence[Entry]) -> None:
-    for _, _, ttl_seconds in entries:
+def _check_ttls(entries: Sequence[Entry] | Sequence[CounterEntry]) -> None:
+    for entry in entries:
+        ttl_seconds = entry[-1]
         if not ttl_seconds > 0:
             raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")

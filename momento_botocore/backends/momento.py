@@ -42,12 +42,20 @@ from momento_botocore.backends._momento_common import (
     data_channel,
     get_answer,
     get_batch_metadata,
+    incr_answer,
+    incr_plan,
     log_get_batch_unsupported,
     sdk_configuration,
     too_large,
     ttl,
 )
-from momento_botocore.backends.base import UNREADABLE, BackendError, Entry
+from momento_botocore.backends.base import (
+    UNREADABLE,
+    BackendError,
+    CounterEntry,
+    Entry,
+    NotACounterError,
+)
 from momento_botocore.config import DEFAULT_MOMENTO_REQUEST_TIMEOUT, CacheConfig
 
 __all__ = [
@@ -197,6 +205,22 @@ class MomentoBackend:
             return
         check_set(self._client.set(self.cache_name, key, value, ttl(ttl_seconds)))
 
+    def incr(self, key: str, ttl_seconds: float) -> int:
+        """The SDK's ``increment`` by 1, with ``ttl_seconds``: Momento's ``Increment``
+        sets the TTL it is given on every call, so one call counts and refreshes the
+        TTL. Not retried (not idempotent): an error means it may or may not have
+        counted."""
+        return incr_answer(self._client.increment(self.cache_name, key, 1, ttl(ttl_seconds)))
+
+    def incr_many(self, entries: Sequence[CounterEntry]) -> list[int | Exception]:
+        """``incr`` for every entry, concurrently, as :meth:`add_many` writes: a stalled
+        server costs about one deadline. Per entry the new value, or the error that
+        kept it from counting (a value that is not a counter does not stop the
+        others; after any other failure no further call starts)."""
+        batch: Batch[CounterEntry, int | Exception] = Batch("incr_many", incr_plan(entries))
+        self._run(batch, self._incr_outcome)
+        return batch.outcomes()
+
     def delete(self, key: str) -> None:
         check_delete(self._client.delete(self.cache_name, key))
 
@@ -218,6 +242,12 @@ class MomentoBackend:
         batch: Batch[Entry, R] = Batch(name, plan.sent)
         self._run(batch, lambda entry: write(*entry))
         return plan.results(batch.outcomes())
+
+    def _incr_outcome(self, entry: CounterEntry) -> int | Exception:
+        try:
+            return self.incr(*entry)
+        except NotACounterError as error:  # an answer: the batch goes on
+            return error
 
     def _get_batched(self, keys: Sequence[str]) -> list[bytes | None]:
         parts = chunks(keys)

@@ -40,11 +40,19 @@ from momento_botocore.backends._momento_common import (
     data_channel,
     get_answer,
     get_batch_metadata,
+    incr_answer,
+    incr_plan,
     log_get_batch_unsupported,
     too_large,
     ttl,
 )
-from momento_botocore.backends.base import UNREADABLE, BackendError, Entry
+from momento_botocore.backends.base import (
+    UNREADABLE,
+    BackendError,
+    CounterEntry,
+    Entry,
+    NotACounterError,
+)
 from momento_botocore.config import DEFAULT_MOMENTO_REQUEST_TIMEOUT, CacheConfig
 
 R = TypeVar("R")
@@ -188,6 +196,17 @@ class AsyncMomentoBackend:
     async def delete(self, key: str) -> None:
         check_delete(await self._client("delete").sdk.delete(self.cache_name, key))
 
+    async def incr(self, key: str, ttl_seconds: float) -> int:
+        """As the sync backend's: one ``increment`` by 1, which also sets the TTL."""
+        client = self._client("incr")
+        return incr_answer(await client.sdk.increment(self.cache_name, key, 1, ttl(ttl_seconds)))
+
+    async def incr_many(self, entries: Sequence[CounterEntry]) -> list[int | Exception]:
+        """As the sync backend's: per entry the new value or the error."""
+        batch: Batch[CounterEntry, int | Exception] = Batch("incr_many", incr_plan(entries))
+        await batch.run_async(self._incr_outcome, self.max_concurrency)
+        return batch.outcomes()
+
     async def add_many(self, entries: Sequence[Entry]) -> list[bool | Exception]:
         """As the sync backend's: per entry True, False or the error that kept it out."""
         plan = WritePlan(entries, first_wins=True)
@@ -220,6 +239,12 @@ class AsyncMomentoBackend:
         batch: Batch[Entry, R] = Batch(name, plan.sent)
         await batch.run_async(lambda entry: write(*entry), self.max_concurrency)
         return plan.results(batch.outcomes())
+
+    async def _incr_outcome(self, entry: CounterEntry) -> int | Exception:
+        try:
+            return await self.incr(*entry)
+        except NotACounterError as error:  # an answer: the batch goes on
+            return error
 
     async def _get_batched(self, client: _LoopClient, keys: Sequence[str]) -> list[bytes | None]:
         parts = chunks(keys)

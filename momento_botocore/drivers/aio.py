@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from momento_botocore import hooks
@@ -20,13 +20,16 @@ from momento_botocore.backends.base import (
     AsyncBackend,
     Backend,
     BackendError,
+    CounterEntry,
     Entry,
     async_bulk_add,
     async_bulk_incr,
     async_bulk_set,
     bulk_add,
+    bulk_incr,
     bulk_set,
     cache_identity,
+    no_counters,
 )
 from momento_botocore.core.call import (
     BATCH_KEY,
@@ -302,6 +305,15 @@ class ThreadedAsyncBackend:
 
     async def set_many(self, entries: Sequence[Entry]) -> list[Exception | None]:
         return await asyncio.to_thread(bulk_set, self.backend, entries)
+
+    async def incr(self, key: str, ttl_seconds: float) -> int:
+        incr: Callable[[str, float], int] | None = getattr(self.backend, "incr", None)
+        if incr is None:
+            raise no_counters(self.backend)
+        return await asyncio.to_thread(incr, key, ttl_seconds)
+
+    async def incr_many(self, entries: Sequence[CounterEntry]) -> list[int | Exception]:
+        return await asyncio.to_thread(bulk_incr, self.backend, entries)
 
     async def close(self) -> None:
         await asyncio.to_thread(self.backend.close)

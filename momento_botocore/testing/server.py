@@ -3,12 +3,15 @@
 It speaks the wire protocol of ``momento-wire-types`` 0.135 (the version the
 ``momento`` 1.29 SDK pins), so the real SDK talks to it through
 ``CredentialProvider.for_momento_local(host, port)``. It implements what this
-library uses: ``cache_client.Scs`` Get, GetBatch, Set, Delete, SetIfNotExists, and
-``control_client.ScsControl`` CreateCache, DeleteCache, ListCaches, FlushCache.
-Every other RPC answers UNIMPLEMENTED.
+library uses: ``cache_client.Scs`` Get, GetBatch, Set, Delete, SetIfNotExists,
+Increment, and ``control_client.ScsControl`` CreateCache, DeleteCache, ListCaches,
+FlushCache. Every other RPC answers UNIMPLEMENTED.
 
 Faithful where it matters: one key space per cache (the ``cache`` metadata
-header), millisecond TTLs, NOT_FOUND for a cache that does not exist.
+header), millisecond TTLs, NOT_FOUND for a cache that does not exist; ``Increment``
+as Momento documents it (a base 10 integer in ASCII, a missing key counting as 0,
+FAILED_PRECONDITION for a value that is not one or a sum outside 64 bits) and sets
+the request's TTL on every call, an existing key's too.
 Faults on demand: :meth:`LocalMomentoServer.fail`, :meth:`~LocalMomentoServer.delay`,
 :meth:`~LocalMomentoServer.drop_connections`, :meth:`~LocalMomentoServer.stop`
 and :meth:`~LocalMomentoServer.start` (the same port again).
@@ -30,9 +33,11 @@ from momento_wire_types import cacheclient_pb2_grpc as cache_grpc
 from momento_wire_types import controlclient_pb2 as control_pb
 from momento_wire_types import controlclient_pb2_grpc as control_grpc
 
+from momento_botocore.backends.base import COUNTER_MAX, COUNTER_MIN, parse_counter
+
 DEFAULT_CACHE = "momento-botocore-test"
 #: The RPC names :meth:`LocalMomentoServer.fail` and :meth:`~LocalMomentoServer.delay` accept.
-DATA_RPCS = frozenset({"Get", "GetBatch", "Set", "Delete", "SetIfNotExists"})
+DATA_RPCS = frozenset({"Get", "GetBatch", "Set", "Delete", "SetIfNotExists", "Increment"})
 CONTROL_RPCS = frozenset({"CreateCache", "DeleteCache", "ListCaches", "FlushCache"})
 RPCS = DATA_RPCS | CONTROL_RPCS
 
@@ -105,6 +110,20 @@ class _Store:
                 return False
             space[key] = (value, now + ttl_ms)
             return True
+
+    def increment(self, cache: str, key: bytes, amount: int, ttl_ms: int) -> int | None:
+        """Add ``amount`` (a missing or expired key holds 0) and store the sum as ASCII
+        decimal with the TTL given; None (nothing changed) if the value there is not an
+        integer or the sum leaves 64 bits."""
+        with self._lock:
+            space = self._caches[cache]
+            now = self._now_ms()
+            found = space.get(key)
+            current = 0 if found is None or found[1] <= now else parse_counter(found[0])
+            if current is None or not COUNTER_MIN <= current + amount <= COUNTER_MAX:
+                return None
+            space[key] = (str(current + amount).encode(), now + ttl_ms)
+            return current + amount
 
     def delete(self, cache: str, key: bytes) -> None:
         with self._lock:
@@ -182,6 +201,17 @@ class _Scs(cache_grpc.ScsServicer):
         return cache_pb._SetIfNotExistsResponse(
             not_stored=cache_pb._SetIfNotExistsResponse._NotStored()
         )
+
+    def Increment(self, request: Any, context: grpc.ServicerContext) -> Any:
+        cache = self._h.enter("Increment", context, data=True)
+        ttl = _checked_ttl(request.ttl_milliseconds, context)
+        value = self._store.increment(cache, request.cache_key, request.amount, ttl)
+        if value is None:
+            context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "the value is not a base 10 integer, or the sum is outside 64 bits",
+            )
+        return cache_pb._IncrementResponse(value=value)
 
     def Delete(self, request: Any, context: grpc.ServicerContext) -> Any:
         cache = self._h.enter("Delete", context, data=True)
