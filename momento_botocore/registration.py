@@ -213,6 +213,8 @@ def register(
     key_prefix: str | None = None,
     key_schemas: dict[str, tuple[str, ...]] | None = None,
     account_id: str | None = None,
+    cache_queries: bool | str | list[str] | tuple[str, ...] | None = None,
+    cache_scans: bool | str | list[str] | tuple[str, ...] | None = None,
 ) -> Registration:
     """Cache DynamoDB reads made through ``target``.
 
@@ -222,6 +224,8 @@ def register(
     ``backend`` is a :class:`Backend`, or an :class:`AsyncBackend` (aiobotocore only).
     ``ttl`` is required unless ``config`` carries it. ``account_id`` is the AWS
     account of clients whose credentials do not say (see docs/consistency.md).
+    ``cache_queries`` and ``cache_scans`` (True, or table names and patterns) cache
+    Query and Scan pages too (docs/queries.md).
     Registering the same target again with the same settings returns the same
     registration; with other settings, the new registration replaces the old one
     on that target.
@@ -235,6 +239,10 @@ def register(
             "key_prefix": key_prefix,
             "key_schemas": key_schemas,
             "account_id": account_id,
+            "cache_queries": tuple(cache_queries)
+            if isinstance(cache_queries, list)
+            else cache_queries,
+            "cache_scans": tuple(cache_scans) if isinstance(cache_scans, list) else cache_scans,
         },
     )
     if backend is not None and not all(

@@ -1,0 +1,143 @@
+"""The Query and Scan cache (opt-in, core/queries.py): pages filed under generations
+that every write bumps. Over moto's real HTTP server, through both drivers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import ACCOUNT, RequestCounter, create_table, new_session
+
+import momento_botocore
+
+TABLE = "orders"
+
+
+@pytest.fixture
+def plain(endpoint: str) -> Any:
+    client = new_session().client("dynamodb", endpoint_url=endpoint)
+    create_table(client, TABLE, range_key=("sk", "S"))
+    for pk in ("a", "b"):
+        for sk in ("1", "2"):
+            client.put_item(TableName=TABLE, Item=item(pk, sk, "v1"))
+    return client
+
+
+def item(pk: str, sk: str, v: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}, "v": {"S": v}}
+
+
+def cached(endpoint: str, **settings: Any) -> Any:
+    session = new_session()
+    settings.setdefault("cache_queries", True)
+    settings.setdefault("cache_scans", True)
+    momento_botocore.register(
+        session, ttl=60, key_schemas={TABLE: ("pk", "sk")}, account_id=ACCOUNT, **settings
+    )
+    return session.client("dynamodb", endpoint_url=endpoint)
+
+
+def query(client: Any, pk: str, **extra: Any) -> dict[str, Any]:
+    return client.query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": pk}},
+        **extra,
+    )
+
+
+def header(answer: dict[str, Any]) -> str | None:
+    return answer["ResponseMetadata"]["HTTPHeaders"].get("x-momento-cache")
+
+
+def values(answer: dict[str, Any]) -> list[str]:
+    return [i["v"]["S"] for i in answer["Items"]]
+
+
+def strip(answer: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in answer.items() if k != "ResponseMetadata"}
+
+
+def test_the_second_identical_query_is_a_hit_equal_to_dynamodbs_answer(
+    endpoint: str, plain: Any
+) -> None:
+    client = cached(endpoint)
+    sent = RequestCounter(client, "Query")
+    answers = [query(client, "a") for _ in range(3)]
+    # The first finds no generation (it is started), the second fills, the third hits.
+    assert [header(a) for a in answers] == [None, "miss", "hit"]
+    assert sent.count == 2
+    assert all(strip(a) == strip(query(plain, "a")) for a in answers)
+    assert momento_botocore.stats()[TABLE]["hits"] == 1
+
+
+def test_a_write_to_the_partition_makes_its_queries_fresh_and_leaves_others_cached(
+    endpoint: str, plain: Any
+) -> None:
+    client = cached(endpoint)
+    for _ in range(2):
+        query(client, "a"), query(client, "b")
+    assert header(query(client, "a")) == "hit"
+    assert header(query(client, "b")) == "hit"
+    client.put_item(TableName=TABLE, Item=item("a", "1", "v2"))
+    after = query(client, "a")
+    assert values(after) == ["v2", "v1"]
+    assert header(query(client, "b")) == "hit"  # another partition: still cached
+
+
+def test_a_write_by_another_client_seen_on_no_stream_is_only_bounded_by_the_ttl(
+    endpoint: str, plain: Any
+) -> None:
+    """Without the stream invalidator, a write elsewhere is not seen (as for GetItem)."""
+    client = cached(endpoint)
+    for _ in range(3):
+        query(client, "a")
+    plain.put_item(TableName=TABLE, Item=item("a", "1", "v2"))
+    assert values(query(client, "a")) == ["v1", "v1"]
+
+
+def test_scans_are_fresh_after_any_write(endpoint: str, plain: Any) -> None:
+    client = cached(endpoint)
+    for _ in range(3):
+        client.scan(TableName=TABLE)
+    assert header(client.scan(TableName=TABLE)) == "hit"
+    client.delete_item(TableName=TABLE, Key={"pk": {"S": "b"}, "sk": {"S": "2"}})
+    assert len(client.scan(TableName=TABLE)["Items"]) == 3
+
+
+def pages(client: Any, pk: str) -> list[dict[str, Any]]:
+    """Every page of a one-item-a-page query, as a paginator walks them."""
+    found, start = [], None
+    while True:
+        extra = {} if start is None else {"ExclusiveStartKey": start}
+        page = query(client, pk, Limit=1, **extra)
+        found.append(strip(page))
+        start = page.get("LastEvaluatedKey")
+        if start is None:
+            return found
+
+
+def test_pages_equal_dynamodbs_page_by_page(endpoint: str, plain: Any) -> None:
+    client = cached(endpoint)
+    walks = [pages(client, "a") for _ in range(3)]
+    assert all(walk == pages(plain, "a") for walk in walks)
+    assert len(walks[0]) == 2  # one item a page
+    # Walk 1 starts the generation and fills page 2; walk 2 fills page 1, hits page 2.
+    assert momento_botocore.stats()[TABLE]["hits"] == 3
+
+
+@pytest.mark.cache_free(
+    reason="queries of tables not opted in, and consistent ones, are not looked up"
+)
+def test_consistent_reads_and_tables_not_opted_in_go_to_dynamodb(endpoint: str, plain: Any) -> None:
+    client = cached(endpoint, cache_queries=("other*",), cache_scans=False)
+    sent = RequestCounter(client, "*")
+    for _ in range(3):
+        query(client, "a")
+        client.scan(TableName=TABLE)
+    assert sent.count == 6
+    client = cached(endpoint)
+    sent = RequestCounter(client, "Query")
+    for _ in range(3):
+        query(client, "a", ConsistentRead=True)
+    assert sent.count == 3
