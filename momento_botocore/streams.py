@@ -39,10 +39,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from momento_botocore.backends.base import Backend, bulk_set
-from momento_botocore.config import CacheConfig, TableSettings
+from momento_botocore.backends.base import Backend, bulk_add, bulk_incr, bulk_set
+from momento_botocore.config import MAX_TTL_SECONDS, CacheConfig, TableSettings
 from momento_botocore.core.entries import EntryKind, encode_absent, encode_item, encode_tombstone
 from momento_botocore.core.fastpath import cache_key, parse_table
+from momento_botocore.core.queries import generations_of_write, random_generation
+from momento_botocore.core.reads import guard_horizon
 
 logger = logging.getLogger("momento_botocore.streams")
 
@@ -69,6 +71,9 @@ class CacheWrite:
     ttl_seconds: float
     sequence_number: str
     note: str | None = None  # why a record that had to be guessed at became a TOMBSTONE
+    #: Generations of the table's Query and Scan pages this record bumps (issue 13).
+    generations: tuple[str, ...] = ()
+    generation_ttl: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +142,25 @@ def plan_record(
     except ValueError as error:
         raise MalformedRecordError(f"dynamodb.Keys: {error}") from None
     kind, value, ttl, note = _entry_for(record.get("eventName"), change, settings, config)
-    return CacheWrite(table, key, kind, value, ttl, sequence_number, note)
+    generations = _generations_of(config, account, region, table, keys)
+    horizon = min(guard_horizon(config, settings), MAX_TTL_SECONDS)
+    return CacheWrite(table, key, kind, value, ttl, sequence_number, note, generations, horizon)
+
+
+def _generations_of(
+    config: CacheConfig, account: str, region: str, table: str, keys: Mapping[str, Any]
+) -> tuple[str, ...]:
+    """The Query and Scan page generations a record of the item with ``keys`` bumps."""
+    if not (config.pages_cached(table, "Query") or config.pages_cached(table, "Scan")):
+        return ()
+    try:
+        return tuple(
+            generations_of_write(
+                account, region, table, [keys], key_prefix=config.key_prefix, binary_text="base64"
+            )
+        )
+    except ValueError as error:
+        raise MalformedRecordError(f"dynamodb.Keys: {error}") from None
 
 
 def _entry_for(
@@ -287,6 +310,9 @@ class StreamInvalidator:
                 continue
             result.writes += 1
             result.kinds[write.kind.name] = result.kinds.get(write.kind.name, 0) + 1
+        for write, bump_error in self._bump(latest.values()):
+            failures.append((write, bump_error))  # retried: the pages may be stale
+            failed_numbers.update(latest[write.key][1])
         if failures:
             result.failed = self._in_stream_order(records, failed_numbers)
             first, first_error = failures[0]
@@ -301,6 +327,30 @@ class StreamInvalidator:
                 first_error,
             )
         return result
+
+    def _bump(
+        self, writes: Iterable[tuple[CacheWrite, list[str]]]
+    ) -> list[tuple[CacheWrite, BaseException]]:
+        """Bump the page generations of the batch's items (each once): started at a
+        random value when missing, as the read path does. The writes whose bump failed
+        (their records are reported for retry: never silently lost)."""
+        bumps: dict[str, tuple[float, list[CacheWrite]]] = {}
+        for write, _ in writes:
+            for generation in write.generations:
+                bumps.setdefault(generation, (write.generation_ttl, []))[1].append(write)
+        if not bumps:
+            return []
+        bulk_add(
+            self.backend,
+            [(key, random_generation(), ttl) for key, (ttl, _) in bumps.items()],
+        )
+        outcomes = bulk_incr(self.backend, [(key, ttl) for key, (ttl, _) in bumps.items()])
+        failed: dict[str, tuple[CacheWrite, BaseException]] = {}
+        for (_, (_, bumped_by)), outcome in zip(bumps.items(), outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                for write in bumped_by:
+                    failed.setdefault(write.key, (write, outcome))
+        return list(failed.values())
 
     def apply_record(self, record: Any) -> CacheWrite | None:
         """Apply one record. For per-record frameworks (Powertools): raises when the
@@ -323,6 +373,8 @@ class StreamInvalidator:
         if write is None:
             return None
         self.backend.set(write.key, write.value, write.ttl_seconds)
+        for _, bump_error in self._bump([(write, [write.sequence_number])]):
+            raise bump_error  # the framework reports the record: retried, never lost
         return write
 
     @staticmethod

@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 from conftest import ACCOUNT, RequestCounter, create_table, new_session
+from stream_world import TABLE as STREAM_TABLE
+from stream_world import World
 
 import momento_botocore
+from momento_botocore.config import CacheConfig
 
 TABLE = "orders"
 
@@ -141,3 +144,51 @@ def test_consistent_reads_and_tables_not_opted_in_go_to_dynamodb(endpoint: str, 
     for _ in range(3):
         query(client, "a", ConsistentRead=True)
     assert sent.count == 3
+
+
+# Writes made elsewhere, seen on the stream --------------------------------------------
+
+
+@pytest.mark.parametrize("view", ["NEW_AND_OLD_IMAGES", "KEYS_ONLY"])
+def test_a_write_seen_only_on_the_stream_makes_queries_and_scans_fresh(
+    endpoint: str, view: str
+) -> None:
+    world = World(
+        endpoint,
+        view=view,
+        config=CacheConfig(ttl=60, cache_queries=True, cache_scans=True, account_id=ACCOUNT),
+    )
+    world.put("a", 1)
+    world.put("b", 1)
+    world.tailer.drain()
+    reader = world.reader
+
+    def read() -> tuple[list[int], list[int], int]:
+        answer = reader.query(
+            TableName=STREAM_TABLE,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "a"}},
+        )
+        other = reader.query(
+            TableName=STREAM_TABLE,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "b"}},
+        )
+        scanned = reader.scan(TableName=STREAM_TABLE)["Count"]
+        return (
+            [int(i["v"]["N"]) for i in answer["Items"]],
+            [int(i["v"]["N"]) for i in other["Items"]],
+            scanned,
+        )
+
+    for _ in range(3):
+        assert read() == ([1], [1], 2)
+    sent = RequestCounter(reader, "*")
+    assert read() == ([1], [1], 2)
+    assert sent.count == 0  # all cached
+    world.put("a", 2)  # by a client that is not registered
+    world.put("c", 1)
+    assert read() == ([1], [1], 2)  # not seen yet: the stream has not been applied
+    world.tailer.drain()
+    assert read() == ([2], [1], 3)
+    assert sent.count == 2  # partition a and the scan asked again; b still cached

@@ -23,7 +23,6 @@ the ones the cache refused.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ from momento_botocore.core.queries import (
     generations_of_write,
     page_key,
     plan_page,
+    random_generation,
 )
 from momento_botocore.core.reads import (
     CACHE_HEADER,
@@ -605,7 +605,7 @@ class Engine:
             if value is not None:
                 continue
             if raw is None:
-                writes.starts.append((plan.table, (key, _random_generation(), ttl)))
+                writes.starts.append((plan.table, (key, random_generation(), ttl)))
             else:
                 writes.extend(self._garbage(plan.table, key, "not a generation"))
         return None, writes
@@ -777,7 +777,7 @@ class Engine:
     def _bump(self, table: str, generations: list[str]) -> CacheWrites:
         ttl = min(self.guard_horizon_of(table), MAX_TTL_SECONDS)
         return CacheWrites(
-            starts=[(table, (key, _random_generation(), ttl)) for key in generations],
+            starts=[(table, (key, random_generation(), ttl)) for key in generations],
             bumps=[(table, key, ttl) for key in generations],
         )
 
@@ -976,12 +976,6 @@ class Engine:
             self.reporter.report(what, error)
         except Exception:  # the last resort of every handler: never raise from here
             pass
-
-
-def _random_generation() -> bytes:
-    """A generation's first value: random, so that one evicted and started again does
-    not meet the pages of its earlier life (core/queries.py)."""
-    return str(secrets.randbits(62)).encode("ascii")
 
 
 def add_missing_hits(call: BatchCall | None, parsed: Any) -> None:

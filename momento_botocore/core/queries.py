@@ -28,6 +28,7 @@ import base64
 import hashlib
 import json
 import re
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ from typing import Any
 from momento_botocore.config import TableSettings
 from momento_botocore.core.entries import _from_json, _to_json
 from momento_botocore.core.keys import (
+    BinaryText,
     binary_value,
     canonical_attribute,
     normalize_number,
@@ -162,6 +164,7 @@ def generation_key(
     *,
     key_prefix: str,
     partition: tuple[str, Any] | None = None,
+    binary_text: BinaryText = "utf-8",
 ) -> str:
     """The key of a table's generation ``T``, or of one partition's ``P`` when
     ``partition`` is (partition key name, its value in wire format)."""
@@ -169,7 +172,7 @@ def generation_key(
     if partition is None:
         return f"{base}:T"
     name, value = partition
-    canonical = canonical_attribute(name, value, "utf-8").encode("utf-8")
+    canonical = canonical_attribute(name, value, binary_text).encode("utf-8")
     tail = base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=")
     return f"{base}:P:{tail.decode('ascii')}"
 
@@ -181,6 +184,7 @@ def generations_of_write(
     keys: Sequence[Mapping[str, Any]],
     *,
     key_prefix: str,
+    binary_text: BinaryText = "utf-8",
 ) -> list[str]:
     """The generations a write of the items with these primary keys (wire format) to
     one table bumps: the table's ``T``, and the ``P`` of every key attribute's value.
@@ -189,11 +193,22 @@ def generations_of_write(
     for key in keys:
         for name, value in key.items():
             generation = generation_key(
-                account, region, table, key_prefix=key_prefix, partition=(name, value)
+                account,
+                region,
+                table,
+                key_prefix=key_prefix,
+                partition=(name, value),
+                binary_text=binary_text,
             )
             if generation not in bumped:
                 bumped.append(generation)
     return bumped
+
+
+def random_generation() -> bytes:
+    """A generation's first value: random, so that one evicted (or expired) and started
+    again does not meet the pages of its earlier life."""
+    return str(secrets.randbits(62)).encode("ascii")
 
 
 def generation_value(raw: bytes | None) -> int | None:
