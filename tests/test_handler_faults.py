@@ -28,6 +28,7 @@ TABLE = "faults"
 #: Known up front: the write that gets no answer cannot ask DescribeTable, and a write
 #: whose key is unknown would fence the whole table (no scenario after it would hit).
 SCHEMAS = {TABLE: ("pk",)}
+SETTINGS: dict[str, Any] = {"key_schemas": SCHEMAS, "cache_queries": True, "cache_scans": True}
 #: The driver methods botocore calls (registered in hooks.HANDLERS).
 HANDLERS = frozenset(method for _, method, _, _ in hooks.HANDLERS)
 _HANDLER_CODES = {
@@ -69,6 +70,17 @@ def fill_table(client: Any) -> None:
 def warm(client: Any) -> None:
     client.get_item(TableName=TABLE, Key=key("a"))
     client.batch_get_item(RequestItems={TABLE: {"Keys": [key("b"), key("c")]}})
+    for _ in range(2):  # the first starts the generations, the second fills the pages
+        query(client, "h")
+        client.scan(TableName=TABLE)
+
+
+def query(client: Any, pk: str) -> Any:
+    return client.query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": pk}},
+    )
 
 
 def scenarios(session: Any, endpoint: str) -> list[Any]:
@@ -88,6 +100,9 @@ def scenarios(session: Any, endpoint: str) -> list[Any]:
         answer(lambda: client.get_item(TableName=TABLE, Key=key("d"))),  # a miss
         answer(lambda: client.get_item(TableName=TABLE, Key=key("zz"))),  # absent
         answer(lambda: client.get_item(TableName="no-such-table", Key=key("a"))),
+        answer(lambda: query(client, "h")),  # a page hit
+        answer(lambda: query(client, "a")),  # its generation is started
+        answer(lambda: client.scan(TableName=TABLE)),
         answer(lambda: client.batch_get_item(RequestItems={TABLE: {"Keys": [key("b"), key("c")]}})),
         answer(
             lambda: client.batch_get_item(
@@ -253,7 +268,10 @@ TARGETS = [
         for driver in (SyncDriver, AsyncDriver)
         for name in _method_helpers(driver, HANDLERS | {"install"})
     ),
-    *((MemoryBackend, name) for name in ("get", "get_many", "add", "set", "add_many", "set_many")),
+    *(
+        (MemoryBackend, name)
+        for name in ("get", "get_many", "add", "set", "add_many", "set_many", "incr_many")
+    ),
     (Stats, "add"),
 ]
 #: Helpers our own scenarios never reach (failure paths, other events): they are not
@@ -263,6 +281,8 @@ MAY_NOT_FIRE = {
     "bare_batch_answer",
     "batch_lookup_failed",
     "lookup_failed",
+    "page_lookup_failed",
+    "page_skips_cache",
     "invalidation_failed",
     "_garbage",
     "_get_each",
@@ -307,14 +327,14 @@ def faulty(endpoint: str) -> Run:
     def run(inject: Callable[[], None]) -> tuple[list[Any], list[Any]]:
         backend = MemoryBackend()
         session = new_session()
-        momento_botocore.register(session, ttl=60, backend=backend, key_schemas=SCHEMAS)
+        momento_botocore.register(session, ttl=60, backend=backend, **SETTINGS)
         plain = new_session().client("dynamodb", endpoint_url=endpoint)
         fill_table(plain)
         try:
             warm(session.client("dynamodb", endpoint_url=endpoint))
             inject()
             session = new_session()
-            momento_botocore.register(session, ttl=60, backend=backend, key_schemas=SCHEMAS)
+            momento_botocore.register(session, ttl=60, backend=backend, **SETTINGS)
             return scenarios(session, endpoint), want
         finally:
             plain.delete_table(TableName=TABLE)

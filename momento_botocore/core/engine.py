@@ -762,18 +762,6 @@ class Engine:
             writes.extend(self._bump(table, generations))
         return writes
 
-    def bumps_of_record(
-        self, account: str, region: str, table: str, keys: Mapping[str, Any]
-    ) -> CacheWrites | None:
-        """The generations a stream record of the item with these keys bumps (None when
-        the table's pages are not cached)."""
-        if not self.pages_cached(table):
-            return None
-        generations = generations_of_write(
-            account, region, table, [keys], key_prefix=self.config.key_prefix
-        )
-        return self._bump(table, generations)
-
     def _bump(self, table: str, generations: list[str]) -> CacheWrites:
         ttl = min(self.guard_horizon_of(table), MAX_TTL_SECONDS)
         return CacheWrites(
