@@ -31,8 +31,10 @@ ASYNC_TESTS := tests/test_read_path.py tests/test_batch_get.py tests/test_writes
 	tests/test_unkeyable_writes.py tests/test_handler_faults.py \
 	tests/test_unwritten_tombstones.py tests/test_fault_fallbacks.py \
 	tests/test_pending_across_registrations.py tests/test_momento_read_path.py \
-	tests/test_momento_faults.py tests/test_passthrough.py tests/test_fill_races.py
-MOMENTO_TESTS := tests/test_read_path.py tests/test_batch_get.py tests/test_writes.py
+	tests/test_momento_faults.py tests/test_passthrough.py tests/test_fill_races.py \
+	tests/test_query_cache.py
+MOMENTO_TESTS := tests/test_read_path.py tests/test_batch_get.py tests/test_writes.py \
+	tests/test_query_cache.py
 
 .PHONY: demo test test-aio test-compat lint typecheck bench clean
 

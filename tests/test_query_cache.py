@@ -3,6 +3,7 @@ that every write bumps. Over moto's real HTTP server, through both drivers."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from stream_world import TABLE as STREAM_TABLE
 from stream_world import World
 
 import momento_botocore
+from momento_botocore import MemoryBackend
+from momento_botocore.backends import Backend
 from momento_botocore.config import CacheConfig
 
 TABLE = "orders"
@@ -30,13 +33,12 @@ def item(pk: str, sk: str, v: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}, "v": {"S": v}}
 
 
-def cached(endpoint: str, **settings: Any) -> Any:
+def cached(endpoint: str, backend: Any = None, **settings: Any) -> Any:
     session = new_session()
     settings.setdefault("cache_queries", True)
     settings.setdefault("cache_scans", True)
-    momento_botocore.register(
-        session, ttl=60, key_schemas={TABLE: ("pk", "sk")}, account_id=ACCOUNT, **settings
-    )
+    config = CacheConfig(ttl=60, key_schemas={TABLE: ("pk", "sk")}, account_id=ACCOUNT, **settings)
+    momento_botocore.register(session, config=config, backend=backend)
     return session.client("dynamodb", endpoint_url=endpoint)
 
 
@@ -151,10 +153,11 @@ def test_consistent_reads_and_tables_not_opted_in_go_to_dynamodb(endpoint: str, 
 
 @pytest.mark.parametrize("view", ["NEW_AND_OLD_IMAGES", "KEYS_ONLY"])
 def test_a_write_seen_only_on_the_stream_makes_queries_and_scans_fresh(
-    endpoint: str, view: str
+    endpoint: str, view: str, default_backend: Backend
 ) -> None:
     world = World(
         endpoint,
+        backend=default_backend,
         view=view,
         config=CacheConfig(ttl=60, cache_queries=True, cache_scans=True, account_id=ACCOUNT),
     )
@@ -192,3 +195,91 @@ def test_a_write_seen_only_on_the_stream_makes_queries_and_scans_fresh(
     world.tailer.drain()
     assert read() == ([2], [1], 3)
     assert sent.count == 2  # partition a and the scan asked again; b still cached
+
+
+def test_a_gsi_query_is_fresh_after_an_update_moves_an_item_between_index_partitions(
+    endpoint: str,
+) -> None:
+    plain = new_session().client("dynamodb", endpoint_url=endpoint)
+    plain.create_table(
+        TableName="tickets",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "status", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_status",
+                "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for ticket in ("t1", "t2"):
+        plain.put_item(TableName="tickets", Item={"id": {"S": ticket}, "status": {"S": "open"}})
+    client = cached(endpoint)
+
+    def by_status(status: str) -> list[str]:
+        answer = client.query(
+            TableName="tickets",
+            IndexName="by_status",
+            KeyConditionExpression="#s = :s",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": status}},
+        )
+        return sorted(i["id"]["S"] for i in answer["Items"])
+
+    for _ in range(3):
+        assert by_status("open") == ["t1", "t2"]
+        assert by_status("closed") == []
+    client.update_item(
+        TableName="tickets",
+        Key={"id": {"S": "t1"}},
+        UpdateExpression="SET #s = :c",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":c": {"S": "closed"}},
+    )
+    assert by_status("open") == ["t2"]
+    assert by_status("closed") == ["t1"]
+
+
+def test_a_page_read_slower_than_the_fill_window_is_not_filled(endpoint: str, plain: Any) -> None:
+    client = cached(endpoint, tombstone_ttl=0.3)
+    query(client, "a")  # starts the generation
+    slowed: list[bool] = []
+
+    def slow(**_: Any) -> None:
+        if not slowed:
+            slowed.append(True)
+            time.sleep(0.45)  # a write's invalidation may have come and gone meanwhile
+
+    client.meta.events.register("response-received.dynamodb.Query", slow)
+    assert header(query(client, "a")) == "miss"
+    assert slowed
+    assert header(query(client, "a")) == "miss"  # nothing was filled
+    assert momento_botocore.stats()[TABLE]["fills_skipped"] == 1
+
+
+class CountersDown(MemoryBackend):
+    """A cache whose counters fail: no generation can be bumped."""
+
+    def incr_many(self, entries: Any) -> list[int | Exception]:
+        raise ConnectionError("counters are down")
+
+
+@pytest.mark.cache_free(reason="its own cache, whose counters are down")
+def test_a_write_whose_generations_cannot_be_bumped_guards_the_table(
+    endpoint: str, plain: Any
+) -> None:
+    client = cached(endpoint, backend=CountersDown())
+    for _ in range(3):
+        query(client, "a")
+    assert header(query(client, "a")) == "hit"
+    client.put_item(TableName=TABLE, Item=item("a", "1", "v2"))
+    sent = RequestCounter(client, "Query")
+    assert values(query(client, "a")) == ["v2", "v1"]
+    assert values(query(client, "a")) == ["v2", "v1"]
+    assert sent.count == 2  # the table skips the cache until no stale page can be left
+    assert momento_botocore.stats()[TABLE]["tables_fenced"] == 1

@@ -839,11 +839,14 @@ class Engine:
 
     def _settle_bumps(self, writes: CacheWrites, bumped: Sequence[int | Exception]) -> None:
         """A generation the cache did not bump: its table's pages may be older than the
-        write, so the table skips the cache until none can be left (pending)."""
+        write, so the table skips the cache until none can be left (pending), once."""
+        failed: dict[str, BaseException] = {}
         for (table, _, _), outcome in zip(writes.bumps, bumped, strict=True):
             if isinstance(outcome, Exception):
-                self.failed("bumping a generation", table, outcome)
-                self._fence_table(table)
+                failed.setdefault(table, outcome)
+        for table, error in failed.items():
+            self.failed("bumping a generation", table, error)
+            self._fence_table(table)
 
     def _settle_fills(self, writes: CacheWrites, added: list[bool | Exception]) -> None:
         """Count the fills: stored, skipped (the key held an entry already) or failed."""
