@@ -283,3 +283,17 @@ def test_a_write_whose_generations_cannot_be_bumped_guards_the_table(
     assert values(query(client, "a")) == ["v2", "v1"]
     assert sent.count == 2  # the table skips the cache until no stale page can be left
     assert momento_botocore.stats()[TABLE]["tables_fenced"] == 1
+
+
+def test_consumed_capacity_on_a_hit_has_dynamodbs_keys_and_indexes_go_to_dynamodb(
+    endpoint: str, plain: Any
+) -> None:
+    client = cached(endpoint)
+    answers = [query(client, "a", ReturnConsumedCapacity="TOTAL") for _ in range(3)]
+    assert header(answers[2]) == "hit"
+    assert answers[2]["ConsumedCapacity"] == {"TableName": TABLE, "CapacityUnits": 0.0}
+    assert set(answers[1]["ConsumedCapacity"]) == set(answers[2]["ConsumedCapacity"])
+    sent = RequestCounter(client, "Query")
+    for _ in range(3):
+        query(client, "a", ReturnConsumedCapacity="INDEXES")
+    assert sent.count == 3

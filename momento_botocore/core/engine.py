@@ -634,6 +634,8 @@ class Engine:
             return None, None
         call.fill = False
         self.stats.add(table, "hits")
+        if call.plan.consumed_capacity is not None:  # TOTAL: what DynamoDB says of a read
+            page["ConsumedCapacity"] = consumed_capacity_of_hit(table, "TOTAL")
         page["ResponseMetadata"] = hit_metadata()
         return page, None
 
