@@ -15,6 +15,7 @@ import momento_botocore
 from momento_botocore import MemoryBackend
 from momento_botocore.backends import Backend
 from momento_botocore.config import CacheConfig
+from momento_botocore.core.engine import Engine
 
 TABLE = "orders"
 
@@ -297,3 +298,20 @@ def test_consumed_capacity_on_a_hit_has_dynamodbs_keys_and_indexes_go_to_dynamod
     for _ in range(3):
         query(client, "a", ReturnConsumedCapacity="INDEXES")
     assert sent.count == 3
+
+
+def test_a_write_whose_bumps_fail_to_be_planned_still_leaves_no_stale_page(
+    endpoint: str, plain: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in planning the bumps (fault model): the write's fallback guards the table."""
+    client = cached(endpoint)
+    for _ in range(3):
+        query(client, "a")
+
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(Engine, "_bumps_of", broken)
+    client.put_item(TableName=TABLE, Item=item("a", "1", "v2"))
+    monkeypatch.undo()
+    assert values(query(client, "a")) == ["v2", "v1"]

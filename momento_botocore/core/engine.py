@@ -787,6 +787,9 @@ class Engine:
                 self._remember_tombstone(table, key)
             for table in call.plan.keyless_tables():
                 self._fence_table(table)  # items without a key: only the table can be guarded
+            for table in {table for _, _, table, _ in call.plan.item_keys}:
+                if self.pages_cached(table):  # its generations were perhaps not bumped
+                    self._fence_table(table)
         except Exception as error:
             self.failed("remembering unwritten tombstones", "", error)
 
