@@ -43,7 +43,7 @@ from momento_botocore.backends.base import Backend, bulk_add, bulk_incr, bulk_se
 from momento_botocore.config import MAX_TTL_SECONDS, CacheConfig, TableSettings
 from momento_botocore.core.entries import EntryKind, encode_absent, encode_item, encode_tombstone
 from momento_botocore.core.fastpath import cache_key, parse_table
-from momento_botocore.core.queries import generations_of_write, random_generation
+from momento_botocore.core.queries import generations_of_write, marker_key, random_generation
 from momento_botocore.core.reads import guard_horizon
 
 logger = logging.getLogger("momento_botocore.streams")
@@ -340,16 +340,23 @@ class StreamInvalidator:
                 bumps.setdefault(generation, (write.generation_ttl, []))[1].append(write)
         if not bumps:
             return []
+        # As the write path does: the "written lately" markers, the random starts, the
+        # bumps (core/queries.py). A marker or bump that fails fails its records.
+        marker = (encode_tombstone(), self.config.tombstone_ttl_seconds)
+        marked = bulk_set(self.backend, [(marker_key(key), *marker) for key in bumps])
         bulk_add(
             self.backend,
             [(key, random_generation(), ttl) for key, (ttl, _) in bumps.items()],
         )
         outcomes = bulk_incr(self.backend, [(key, ttl) for key, (ttl, _) in bumps.items()])
         failed: dict[str, tuple[CacheWrite, BaseException]] = {}
-        for (_, (_, bumped_by)), outcome in zip(bumps.items(), outcomes, strict=True):
-            if isinstance(outcome, Exception):
+        for (_, (_, bumped_by)), refused, outcome in zip(
+            bumps.items(), marked, outcomes, strict=True
+        ):
+            error = outcome if isinstance(outcome, Exception) else refused
+            if error is not None:
                 for write in bumped_by:
-                    failed.setdefault(write.key, (write, outcome))
+                    failed.setdefault(write.key, (write, error))
         return list(failed.values())
 
     def apply_record(self, record: Any) -> CacheWrite | None:

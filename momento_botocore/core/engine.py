@@ -50,6 +50,7 @@ from momento_botocore.core.queries import (
     encode_page,
     generation_value,
     generations_of_write,
+    marker_key,
     page_key,
     plan_page,
     random_generation,
@@ -112,9 +113,23 @@ class CacheWrites:
     #: (table, generation key, ttl): atomic +1 (``incr``); one the cache refused
     #: guards its table (pending) for the guard horizon.
     bumps: list[tuple[str, str, float]] = field(default_factory=list)
+    #: (table, generation key): its "written lately" marker, set (a TOMBSTONE for the
+    #: tombstone TTL) before the bump: pages are not filled while it lives.
+    markers: list[tuple[str, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.fills or self.tombstones or self.garbage or self.starts or self.bumps)
+        return bool(
+            self.fills
+            or self.tombstones
+            or self.garbage
+            or self.starts
+            or self.bumps
+            or self.markers
+        )
+
+    def marker_entries(self, ttl: float) -> list[Entry]:
+        value = encode_tombstone()
+        return [(marker_key(key), value, ttl) for _, key in self.markers]
 
     def tombstone_entries(self) -> list[Entry]:
         value = encode_tombstone()
@@ -128,6 +143,7 @@ class CacheWrites:
             self.fills.extend(other.fills)
             self.starts.extend(other.starts)
             self.bumps.extend(other.bumps)
+            self.markers.extend(other.markers)
             self.tombstones.extend(other.tombstones)
             self.garbage.extend(other.garbage)
 
@@ -587,13 +603,25 @@ class Engine:
             return None
         return PageCall(cast(PagePlan, plan), self.clock())
 
+    def page_keys_to_read(self, call: PageCall) -> list[str]:
+        """What to read before the page: its generations, then their markers."""
+        generations = call.plan.generations
+        return [*generations, *(marker_key(key) for key in generations)]
+
     def page_to_look_up(
-        self, call: PageCall, generations: list[bytes | None]
+        self, call: PageCall, found: list[bytes | None]
     ) -> tuple[str | None, CacheWrites | None]:
-        """The page key under these generation values; None when one is missing (it is
-        started, and this call goes to DynamoDB without a fill) or not a generation."""
+        """The page key under the generation values in ``found`` (as ``page_keys_to_read``
+        lists them); None when one is missing (it is started, and this call goes to
+        DynamoDB without a fill) or not a generation. A generation written lately (its
+        marker lives) is looked up but not filled: DynamoDB's eventually consistent
+        answer may not hold the write yet."""
         plan = call.plan
-        values = [generation_value(raw) for raw in generations]
+        count = len(plan.generations)
+        raws, markers = found[:count], found[count:]
+        if any(marker is not None for marker in markers):
+            call.fill = False
+        values = [generation_value(raw) for raw in raws]
         if None not in values:
             call.key = page_key(plan, values, key_prefix=self.config.key_prefix)  # type: ignore[arg-type]
             return call.key, None
@@ -601,7 +629,7 @@ class Engine:
         self.stats.add(plan.table, "misses")
         writes = CacheWrites()
         ttl = min(self.guard_horizon_of(plan.table), MAX_TTL_SECONDS)
-        for key, raw, value in zip(plan.generations, generations, values, strict=True):
+        for key, raw, value in zip(plan.generations, raws, values, strict=True):
             if value is not None:
                 continue
             if raw is None:
@@ -611,8 +639,10 @@ class Engine:
         return None, writes
 
     def page_skips_cache(self, call: PageCall) -> bool:
-        """True when the page's table (or generation) is guarded: no lookup, no fill."""
-        if self._skips_cache(call.plan.table, call.plan.generations[0]):
+        """True when one of the page's generations (or its table) is guarded: a bump or
+        marker the cache refused is pending. No lookup, no fill."""
+        table = call.plan.table
+        if any(self._skips_cache(table, key) for key in call.plan.generations):
             call.fill = False
             return True
         return False
@@ -642,10 +672,12 @@ class Engine:
     def finish_page(self, call: PageCall, status: int, parsed: Any) -> CacheWrites | None:
         """DynamoDB answered a page the cache did not have: fill it (add-if-absent, inside
         the fill window), under the generations read before the request."""
-        if not (call.sent and call.fill and self.active and status == 200 and call.key):
+        if not (call.sent and status == 200 and call.key):
+            return None
+        _mark(parsed, "miss")  # looked up, and answered by DynamoDB
+        if not (call.fill and self.active):
             return None
         plan = call.plan
-        _mark(parsed, "miss")
         if self.clock() - call.started >= fill_window(self.config, plan.settings):
             self.stats.add(plan.table, "fills_skipped")
             return None
@@ -769,6 +801,7 @@ class Engine:
         return CacheWrites(
             starts=[(table, (key, random_generation(), ttl)) for key in generations],
             bumps=[(table, key, ttl) for key in generations],
+            markers=[(table, key) for key in generations],
         )
 
     def pages_cached(self, table: str) -> bool:
@@ -835,23 +868,34 @@ class Engine:
         written: list[Exception | None],
         deleted: list[Exception | None],
         bumped: Sequence[int | Exception] = (),
+        marked: Sequence[Exception | None] = (),
     ) -> None:
         """Count what the driver's writes did; remember the tombstones the cache refused."""
         self._settle_fills(writes, added)
         self._settle_tombstones(writes, written)
         self._settle_garbage(writes, deleted)
-        self._settle_bumps(writes, bumped)
+        self._settle_bumps(writes, bumped, marked)
 
-    def _settle_bumps(self, writes: CacheWrites, bumped: Sequence[int | Exception]) -> None:
-        """A generation the cache did not bump: its table's pages may be older than the
-        write, so the table skips the cache until none can be left (pending), once."""
-        failed: dict[str, BaseException] = {}
-        for (table, _, _), outcome in zip(writes.bumps, bumped, strict=True):
+    def _settle_bumps(
+        self,
+        writes: CacheWrites,
+        bumped: Sequence[int | Exception],
+        marked: Sequence[Exception | None],
+    ) -> None:
+        """A generation the cache did not bump (or mark): pages filed under it may be
+        older than the write. It is remembered as a pending tombstone: its pages skip
+        the cache meanwhile, and the retry overwrites the generation, which readers then
+        start again at a new random value (so every page of it is out of reach)."""
+        failed: dict[str, tuple[str, BaseException]] = {}
+        for (table, key, _), outcome in zip(writes.bumps, bumped, strict=True):
             if isinstance(outcome, Exception):
-                failed.setdefault(table, outcome)
-        for table, error in failed.items():
-            self.failed("bumping a generation", table, error)
-            self._fence_table(table)
+                failed.setdefault(key, (table, outcome))
+        for (table, key), refused in zip(writes.markers, marked, strict=True):
+            if refused is not None:
+                failed.setdefault(key, (table, refused))
+        for key, (table, problem) in failed.items():
+            self.failed("bumping a generation", table, problem)
+            self._remember_tombstone(table, key)
 
     def _settle_fills(self, writes: CacheWrites, added: list[bool | Exception]) -> None:
         """Count the fills: stored, skipped (the key held an entry already) or failed."""

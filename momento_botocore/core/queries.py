@@ -206,6 +206,12 @@ def generations_of_write(
     return bumped
 
 
+def marker_key(generation: str) -> str:
+    """The key of a generation's "written lately" marker (set before each bump, for the
+    tombstone TTL: pages filed under the generation are not filled while it lives)."""
+    return f"{generation}:w"
+
+
 def random_generation() -> bytes:
     """A generation's first value: random, so that one evicted (or expired) and started
     again does not meet the pages of its earlier life."""

@@ -118,7 +118,7 @@ class AsyncDriver(DriverBase):
                 if engine.page_skips_cache(call):
                     return None
             try:
-                found = await self.backend.get_many(list(call.plan.generations))
+                found = await self.backend.get_many(engine.page_keys_to_read(call))
             except Exception as error:
                 engine.page_lookup_failed(call, error)
                 return None
@@ -270,9 +270,11 @@ class AsyncDriver(DriverBase):
                 deleted.append(None)
             except Exception as error:
                 deleted.append(error)
-        await async_bulk_add(backend, [entry for _, entry in writes.starts])  # before the bumps
+        ttl = self.engine.config.tombstone_ttl_seconds
+        marked = await async_bulk_set(backend, writes.marker_entries(ttl))  # before the bumps
+        await async_bulk_add(backend, [entry for _, entry in writes.starts])
         bumped = await async_bulk_incr(backend, [(key, ttl) for _, key, ttl in writes.bumps])
-        self.engine.settle(writes, added, written, deleted, bumped)
+        self.engine.settle(writes, added, written, deleted, bumped, marked)
 
 
 class ThreadedAsyncBackend:

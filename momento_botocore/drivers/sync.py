@@ -125,9 +125,8 @@ class SyncDriver(DriverBase):
                 self._retry_tombstones()
                 if engine.page_skips_cache(call):
                     return None
-            generations = list(call.plan.generations)
             try:
-                found = [self.backend.get(key) for key in generations]
+                found = self._get_many(engine.page_keys_to_read(call))
             except Exception as error:
                 engine.page_lookup_failed(call, error)
                 return None
@@ -246,6 +245,14 @@ class SyncDriver(DriverBase):
             return [None] * len(keys)
         return found
 
+    def _get_many(self, keys: list[str]) -> list[bytes | None]:
+        """The values of ``keys``; raises when the lookup fails."""
+        get_many = getattr(self.backend, "get_many", None)
+        found = [self.backend.get(key) for key in keys] if get_many is None else get_many(keys)
+        if len(found) != len(keys):
+            raise BackendError(f"get_many gave {len(found)} values for {len(keys)} keys")
+        return list(found)
+
     def _get_each(self, call: BatchCall, table: str, keys: list[str]) -> list[bytes | None]:
         """Per-key get, for backends without get_many: a failed key is a miss."""
         found: list[bytes | None] = []
@@ -281,6 +288,7 @@ class SyncDriver(DriverBase):
                 deleted.append(None)
             except Exception as error:
                 deleted.append(error)
-        bulk_add(backend, [entry for _, entry in writes.starts])  # before the bumps
+        marked = bulk_set(backend, writes.marker_entries(self.engine.config.tombstone_ttl_seconds))
+        bulk_add(backend, [entry for _, entry in writes.starts])  # markers, starts, bumps
         bumped = bulk_incr(backend, [(key, ttl) for _, key, ttl in writes.bumps])
-        self.engine.settle(writes, added, written, deleted, bumped)
+        self.engine.settle(writes, added, written, deleted, bumped, marked)
