@@ -335,3 +335,12 @@ def test_a_write_whose_bumps_fail_to_be_planned_still_leaves_no_stale_page(
     client.put_item(TableName=TABLE, Item=item("a", "1", "v2"))
     monkeypatch.undo()
     assert values(query(client, "a")) == ["v2", "v1"]
+
+
+def test_a_count_query_is_answered_from_the_cache_as_dynamodb_answers_it(
+    endpoint: str, plain: Any
+) -> None:
+    client = cached(endpoint)
+    answers = [query(client, "a", Select="COUNT") for _ in range(3)]
+    assert header(answers[2]) == "hit"
+    assert strip(answers[2]) == strip(query(plain, "a", Select="COUNT"))  # no "Items"

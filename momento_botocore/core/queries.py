@@ -232,9 +232,9 @@ _PAGE_FIELDS = ("Count", "ScannedCount")
 
 def encode_page(parsed: Mapping[str, Any]) -> bytes:
     """A page entry: the items, counts and LastEvaluatedKey of DynamoDB's answer."""
-    page: dict[str, Any] = {
-        "Items": [_to_json({"M": item})["M"] for item in parsed.get("Items", [])]
-    }
+    page: dict[str, Any] = {}
+    if "Items" in parsed:  # not in a Select=COUNT answer
+        page["Items"] = [_to_json({"M": item})["M"] for item in parsed["Items"]]
     for field in _PAGE_FIELDS:
         if field in parsed:
             page[field] = int(parsed[field])
@@ -250,9 +250,9 @@ def decode_page(raw: bytes | None) -> dict[str, Any] | None:
         return None
     try:
         page = json.loads(raw[len(PAGE_FORMAT) :])
-        if type(page) is not dict or type(page.get("Items")) is not list:
+        if type(page) is not dict or type(page.get("Items", [])) is not list:
             return None
-        for item in page["Items"]:
+        for item in page.get("Items", []):
             _from_json({"M": item})
         if "LastEvaluatedKey" in page:
             _from_json({"M": page["LastEvaluatedKey"]})
