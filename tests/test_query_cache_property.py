@@ -83,6 +83,7 @@ QUERY_SHAPES: dict[str, dict[str, Any]] = {
 SCAN_SHAPES: dict[str, dict[str, Any]] = {
     "all": {},
     "three": {"Limit": 3},
+    "seeded": {"FilterExpression": "attribute_exists(seed)"},  # the initial items, unchanged
     "v-at-least-5": {
         "FilterExpression": "v >= :n",
         "ExpressionAttributeValues": {":n": {"N": "5"}},
@@ -195,7 +196,8 @@ class QueryWorld:
         items = itertools.product(PKS, SKS)
         for number, ((pk, sk), there) in enumerate(zip(items, initial, strict=True)):
             if there:
-                self.write(table, "put", "plain", pk, sk, number)
+                item = {"pk": {"S": pk}, "sk": {"S": sk}, "v": {"N": str(number)}}
+                self.plain.put_item(TableName=table, Item={**item, "seed": {"BOOL": True}})
         tailer = StreamTailer(
             self.invalidator, table=table, client=self.streams, start=TRIM_HORIZON
         )
@@ -206,7 +208,8 @@ class QueryWorld:
         return table, tailer, scopes
 
     def write(self, table: str, kind: str, by: str, pk: str, sk: str, number: int) -> None:
-        """A put, update or delete of item (pk, sk), setting ``v`` to ``number``."""
+        """A put, update or delete of item (pk, sk), setting ``v`` to ``number`` (a put
+        drops ``seed``, an update keeps it)."""
         client = self.cached if by == "registered" else self.plain
         key = {"pk": {"S": pk}, "sk": {"S": sk}}
         if kind == "delete":
