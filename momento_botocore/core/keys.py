@@ -185,6 +185,12 @@ def canonical_attribute(name: str, value: Any, text: BinaryText = "base64") -> s
     return f"{len(name)}:{name}{type_tag}{len(canonical)}:{canonical}"
 
 
+def text_of(value: str) -> str:
+    """The text botocore sends for a str (see :func:`_text`); ValueError for a lone
+    surrogate."""
+    return _text(value)
+
+
 def _text(value: str) -> str:
     """The text of a str: what botocore sends for it. A str subclass (a ``(str, Enum)``
     member, say) may format as something else (``"Status.ACTIVE"``). Surrogate pairs

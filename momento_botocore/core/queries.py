@@ -41,6 +41,7 @@ from momento_botocore.core.keys import (
     canonical_attribute,
     normalize_number,
     parse_table,
+    text_of,
 )
 from momento_botocore.core.reads import Bypass
 
@@ -284,7 +285,7 @@ def _resolved_expressions(params: Mapping[str, Any]) -> dict[str, str]:
             name = names[token]
             if not isinstance(name, str):
                 raise ValueError("a placeholder's name must be a str")
-            return "#" + json.dumps(name, ensure_ascii=False)
+            return "#" + json.dumps(text_of(name), ensure_ascii=False)
         return ":" + json.dumps(_canonical_value(values[token]), ensure_ascii=False)
 
     for field in _EXPRESSIONS:
@@ -317,8 +318,12 @@ def _canonical_value(value: Any) -> Any:
         return {"M": {str(k): _canonical_value(v) for k, v in sorted(raw.items())}}
     if tag == "L":
         return {"L": [_canonical_value(member) for member in raw]}
-    if tag in ("S", "BOOL", "NULL") or tag == "SS":
-        return {tag: raw if tag != "SS" else list(raw)}
+    if tag == "S":
+        return {"S": text_of(raw)}  # a surrogate pair: the character botocore sends
+    if tag == "SS":
+        return {"SS": [text_of(member) for member in raw]}
+    if tag in ("BOOL", "NULL"):
+        return {tag: raw}
     raise ValueError(f"unknown attribute type {tag!r}")
 
 
