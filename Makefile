@@ -95,6 +95,8 @@ bench: $(STAMP) $(AIO_STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 	# The async driver's hit against aiobotocore's floor (and the sync one beside it).
 	$(AIO_BIN)/python -m benchmarks.async_hit $(filter --quick,$(BENCH_ARGS))
+	# A Query hit (issue 13) against botocore's floor, with GetItem's beside it.
+	$(BIN)/python -m benchmarks.query_hit $(filter --quick,$(BENCH_ARGS))
 
 clean:
 	rm -rf $(VENV) $(AIO_VENV) $(FLOOR_VENV) $(CLI_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
