@@ -32,7 +32,7 @@ ASYNC_TESTS := tests/test_read_path.py tests/test_batch_get.py tests/test_writes
 	tests/test_unwritten_tombstones.py tests/test_fault_fallbacks.py \
 	tests/test_pending_across_registrations.py tests/test_momento_read_path.py \
 	tests/test_momento_faults.py tests/test_passthrough.py tests/test_fill_races.py \
-	tests/test_query_cache.py tests/test_query_cache_property.py
+	tests/test_query_cache.py tests/test_query_cache_property.py tests/test_query_cache_fidelity.py
 MOMENTO_TESTS := tests/test_read_path.py tests/test_batch_get.py tests/test_writes.py \
 	tests/test_query_cache.py
 

@@ -25,6 +25,7 @@ import sys
 import time
 import timeit
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
@@ -134,8 +135,8 @@ def variants() -> list[Variant]:
         if answer["Items"] != items or answer["Count"] != size:
             raise RuntimeError(f"Query of {size}: the hit is not the page filled")
         found += [
-            Variant(f"Query floor {size}", lambda c=floor_q, p=params: c.query(**p)),
-            Variant(f"Query hit {size}", lambda p=params: hit.query(**p)),
+            Variant(f"Query floor {size}", partial(floor_q.query, **params)),
+            Variant(f"Query hit {size}", partial(hit.query, **params)),
         ]
     _expect_hit(hit.get_item(TableName=TABLE, Key=KEY), "GetItem")
     return [
@@ -176,6 +177,13 @@ def table(samples: Samples, rounds: int, block: int) -> str:
     return "\n".join(rows)
 
 
+def _serve(driver: Any, call: Any, context: dict[str, Any]) -> None:
+    """One hit of ``call``'s page, as the before-call handler serves it."""
+    call.fill = True
+    if driver.serve_page(context=context) is None:
+        raise RuntimeError("expected a hit")
+
+
 def parts(*, quick: bool) -> str:
     """The pieces of a Query hit, each alone in a tight loop (best of 5, gc off as timeit
     does): where the time over the floor goes, short of botocore's own cold caches."""
@@ -206,44 +214,45 @@ def parts(*, quick: bool) -> str:
         key = page_key(plan, [GENERATION], key_prefix=config.key_prefix)
         raw = backend.get(key)
 
-        def serve(call: Any = call, context: dict[str, Any] = context) -> None:
-            call.fill = True
-            if driver.serve_page(context=context) is None:
-                raise RuntimeError("expected a hit")
-
         if size == PAGE_SIZES[0]:
             pk = params["ExpressionAttributeValues"][":p"]
-            resolved = _resolved_expressions(params)
             pieces |= {
-                "plan_request (Query)": lambda p=params: driver.plan_request(
-                    params=p, model=operation, context={"client_region": REGION}
+                "plan_request (Query)": partial(
+                    driver.plan_request,
+                    params=params,
+                    model=operation,
+                    context={"client_region": REGION},
                 ),
-                "  core plan_page": lambda p=params: plan_page(
+                "  core plan_page": partial(
+                    plan_page,
                     "Query",
-                    p,
+                    params,
                     account=ACCOUNT,
                     region=REGION,
                     settings_for=config.settings_for,
                     opted_in=config.pages_cached,
                     key_prefix=config.key_prefix,
                 ),
-                "    placeholders resolved": lambda p=params: _resolved_expressions(p),
-                "    the shape as JSON, hashed": lambda p=params, r=resolved: _basis(
-                    "Query", TABLE, p, r
+                "    placeholders resolved": partial(_resolved_expressions, params),
+                "    the shape as JSON, hashed": partial(
+                    _basis, "Query", TABLE, params, _resolved_expressions(params)
                 ),
-                "    the scope": lambda p=params: _scope("Query", p),
-                "    the table's settings (config)": lambda: config.settings_for(TABLE),
-                "  generation_key": lambda pk=pk: generation_key(
-                    ACCOUNT, REGION, TABLE, key_prefix=config.key_prefix, partition=("pk", pk)
+                "    the scope": partial(_scope, "Query", params),
+                "    the table's settings (config)": partial(config.settings_for, TABLE),
+                "  generation_key": partial(
+                    generation_key,
+                    ACCOUNT,
+                    REGION,
+                    TABLE,
+                    key_prefix=config.key_prefix,
+                    partition=("pk", pk),
                 ),
-                "  page_key": lambda plan=plan: page_key(
-                    plan, [GENERATION], key_prefix=config.key_prefix
-                ),
-                "  backend.get (each of two)": lambda key=key: backend.get(key),
+                "  page_key": partial(page_key, plan, [GENERATION], key_prefix=config.key_prefix),
+                "  backend.get (each of two)": partial(backend.get, key),
             }
         pieces |= {
-            f"serve_page, page of {size}": serve,
-            f"  decode_page, page of {size}": lambda raw=raw: decode_page(raw),
+            f"serve_page, page of {size}": partial(_serve, driver, call, context),
+            f"  decode_page, page of {size}": partial(decode_page, raw),
         }
     number = 2000 if quick else 20000
     rows = ["| piece alone | us |", "| --- | --- |"]
