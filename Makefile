@@ -32,7 +32,8 @@ ASYNC_TESTS := tests/test_read_path.py tests/test_batch_get.py tests/test_writes
 	tests/test_unwritten_tombstones.py tests/test_fault_fallbacks.py \
 	tests/test_pending_across_registrations.py tests/test_momento_read_path.py \
 	tests/test_momento_faults.py tests/test_passthrough.py tests/test_fill_races.py \
-	tests/test_query_cache.py tests/test_query_cache_property.py
+	tests/test_query_cache.py tests/test_query_cache_property.py \
+	tests/test_query_cache_fidelity.py
 MOMENTO_TESTS := tests/test_read_path.py tests/test_batch_get.py tests/test_writes.py \
 	tests/test_query_cache.py
 
@@ -95,6 +96,8 @@ bench: $(STAMP) $(AIO_STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 	# The async driver's hit against aiobotocore's floor (and the sync one beside it).
 	$(AIO_BIN)/python -m benchmarks.async_hit $(filter --quick,$(BENCH_ARGS))
+	# A Query hit (issue 13) against botocore's floor, with GetItem's beside it.
+	$(BIN)/python -m benchmarks.query_hit $(filter --quick,$(BENCH_ARGS))
 
 clean:
 	rm -rf $(VENV) $(AIO_VENV) $(FLOOR_VENV) $(CLI_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
