@@ -19,7 +19,6 @@ from momento_botocore import hooks
 from momento_botocore.backends.base import (
     AsyncBackend,
     Backend,
-    BackendError,
     CounterEntry,
     Entry,
     async_bulk_add,
@@ -45,7 +44,7 @@ from momento_botocore.core.engine import CacheWrites, Engine, add_missing_hits
 from momento_botocore.core.queries import PAGE_OPERATIONS
 from momento_botocore.core.writes import WRITE_OPERATIONS, key_names_of
 from momento_botocore.drivers.common import Answer as _Answer
-from momento_botocore.drivers.common import DriverBase
+from momento_botocore.drivers.common import DriverBase, one_per_key
 
 
 class AsyncDriver(DriverBase):
@@ -238,13 +237,10 @@ class AsyncDriver(DriverBase):
     async def _look_up(self, call: BatchCall, table: str, keys: list[str]) -> list[bytes | None]:
         """The values of ``keys``; all misses (and no fill) when the lookup fails."""
         try:
-            found = await self.backend.get_many(keys)
-            if len(found) != len(keys):
-                raise BackendError(f"get_many gave {len(found)} values for {len(keys)} keys")
+            return one_per_key(await self.backend.get_many(keys), keys)
         except Exception as error:
             self.engine.batch_lookup_failed(call, table, error)
             return [None] * len(keys)
-        return found
 
     async def _invalidate(self, writes: CacheWrites | None) -> None:
         if writes is None:

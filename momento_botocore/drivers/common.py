@@ -7,6 +7,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 
 from momento_botocore import hooks
+from momento_botocore.backends.base import BackendError
 from momento_botocore.config import CacheConfig
 from momento_botocore.core.call import (
     BATCH_KEY,
@@ -21,6 +22,13 @@ from momento_botocore.core.call import (
 from momento_botocore.core.engine import Engine
 
 Answer = tuple[AWSResponse, dict[str, Any]]
+
+
+def one_per_key(found: list[bytes | None], keys: list[str]) -> list[bytes | None]:
+    """What a backend's get_many gave, if one value per key; else the lookup failed."""
+    if len(found) != len(keys):
+        raise BackendError(f"get_many gave {len(found)} values for {len(keys)} keys")
+    return found
 
 
 class DriverBase:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from momento_botocore import hooks
-from momento_botocore.backends.base import Backend, BackendError, bulk_add, bulk_incr, bulk_set
+from momento_botocore.backends.base import Backend, bulk_add, bulk_incr, bulk_set
 from momento_botocore.config import CacheConfig
 from momento_botocore.core.call import (
     BATCH_KEY,
@@ -29,7 +29,7 @@ from momento_botocore.core.queries import PAGE_OPERATIONS
 from momento_botocore.core.writes import WRITE_OPERATIONS, KeyNames, TouchedItem, key_names_of
 from momento_botocore.counters import STATS, Stats
 from momento_botocore.drivers.common import Answer as _Answer
-from momento_botocore.drivers.common import DriverBase
+from momento_botocore.drivers.common import DriverBase, one_per_key
 from momento_botocore.log import ErrorReporter
 
 
@@ -237,21 +237,17 @@ class SyncDriver(DriverBase):
         if get_many is None:
             return self._get_each(call, table, keys)
         try:
-            found: list[bytes | None] = get_many(keys)
-            if len(found) != len(keys):
-                raise BackendError(f"get_many gave {len(found)} values for {len(keys)} keys")
+            return one_per_key(get_many(keys), keys)
         except Exception as error:
             self.engine.batch_lookup_failed(call, table, error)
             return [None] * len(keys)
-        return found
 
     def _get_many(self, keys: list[str]) -> list[bytes | None]:
         """The values of ``keys``; raises when the lookup fails."""
         get_many = getattr(self.backend, "get_many", None)
-        found = [self.backend.get(key) for key in keys] if get_many is None else get_many(keys)
-        if len(found) != len(keys):
-            raise BackendError(f"get_many gave {len(found)} values for {len(keys)} keys")
-        return list(found)
+        if get_many is None:
+            return [self.backend.get(key) for key in keys]
+        return one_per_key(get_many(keys), keys)
 
     def _get_each(self, call: BatchCall, table: str, keys: list[str]) -> list[bytes | None]:
         """Per-key get, for backends without get_many: a failed key is a miss."""
