@@ -100,7 +100,7 @@ def _add_tail_parser(commands: Any) -> None:
 
 def _tail(args: argparse.Namespace) -> int:
     from momento_botocore.backends.factory import create_backend
-    from momento_botocore.streams import StreamInvalidator
+    from momento_botocore.streams import StreamInvalidator, describe_with_boto3
     from momento_botocore.tailer import LATEST, TRIM_HORIZON, StreamNotFoundError, StreamTailer
 
     logging.basicConfig(
@@ -116,7 +116,9 @@ def _tail(args: argparse.Namespace) -> int:
     except ConfigurationError as error:
         say(f"momento-botocore tail: configuration error: {error}")
         return 2
-    invalidator = StreamInvalidator(config, backend)
+    invalidator = StreamInvalidator(
+        config, backend, describe_table=describe_with_boto3(args.endpoint_url)
+    )
     handler = _logging_handler(invalidator, say) if args.verbose else invalidator
     tailer = StreamTailer(
         handler,

@@ -15,7 +15,7 @@ from typing import Any
 
 from momento_botocore.backends.factory import create_backend
 from momento_botocore.config import CacheConfig
-from momento_botocore.streams import CacheWrite, StreamInvalidator
+from momento_botocore.streams import CacheWrite, StreamInvalidator, describe_with_boto3
 
 _DEFAULT: list[StreamInvalidator] = []
 _DEFAULT_LOCK = threading.Lock()
@@ -28,7 +28,11 @@ def default_invalidator() -> StreamInvalidator:
         with _DEFAULT_LOCK:
             if not _DEFAULT:
                 config = CacheConfig.from_env()
-                _DEFAULT.append(StreamInvalidator(config, create_backend(config)))
+                # DescribeTable (once per table) tells the Query cache the index keys.
+                invalidator = StreamInvalidator(
+                    config, create_backend(config), describe_table=describe_with_boto3()
+                )
+                _DEFAULT.append(invalidator)
     return _DEFAULT[0]
 
 

@@ -36,15 +36,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from momento_botocore.backends.base import Backend, bulk_add, bulk_incr, bulk_set
 from momento_botocore.config import MAX_TTL_SECONDS, CacheConfig, TableSettings
 from momento_botocore.core.entries import EntryKind, encode_absent, encode_item, encode_tombstone
 from momento_botocore.core.fastpath import cache_key, parse_table
-from momento_botocore.core.queries import generations_of_write, marker_key, random_generation
+from momento_botocore.core.queries import (
+    generations_of_write,
+    index_key_names_of,
+    marker_key,
+    random_generation,
+)
 from momento_botocore.core.reads import guard_horizon
+from momento_botocore.core.writes import KeySchemas, KeySchemaUnknown
 
 logger = logging.getLogger("momento_botocore.streams")
 
@@ -101,15 +107,25 @@ class BatchResult:
         return {"batchItemFailures": [{"itemIdentifier": number} for number in self.failed]}
 
 
+#: Names of a table's index key attributes, by (account, region, table); None: unknown.
+IndexNames = Callable[[str, str, str], "tuple[str, ...] | None"]
+#: DynamoDB's DescribeTable answer for (account, region, table).
+DescribeTable = Callable[[str, str, str], Mapping[str, Any]]
+
+
 def plan_record(
     record: Mapping[str, Any],
     config: CacheConfig,
     settings_for: Callable[[str], TableSettings | None] | None = None,
+    index_names: IndexNames | None = None,
 ) -> CacheWrite | None:
     """The cache write one record asks for, or None when its table is not cached.
 
-    Pure. Raises :class:`MalformedRecordError` when the record cannot be understood.
-    ``settings_for`` (default ``config.settings_for``) may be a memo of it.
+    Pure (given pure arguments). Raises :class:`MalformedRecordError` when the record
+    cannot be understood. ``settings_for`` (default ``config.settings_for``) may be a
+    memo of it. ``index_names`` gives the key attributes of the table's indexes (the
+    Query cache bumps their values' generations); without it, or when it answers
+    None, a record bumps every index page of its table.
     """
     # type() before isinstance(): an isinstance() against an ABC costs ~0.5 us.
     if type(record) is not dict and not isinstance(record, Mapping):
@@ -142,25 +158,68 @@ def plan_record(
     except ValueError as error:
         raise MalformedRecordError(f"dynamodb.Keys: {error}") from None
     kind, value, ttl, note = _entry_for(record.get("eventName"), change, settings, config)
-    generations = _generations_of(config, account, region, table, keys)
+    generations = _generations_of(
+        config, (account, region, table), record.get("eventName"), change, index_names
+    )
     horizon = min(guard_horizon(config, settings), MAX_TTL_SECONDS)
     return CacheWrite(table, key, kind, value, ttl, sequence_number, note, generations, horizon)
 
 
 def _generations_of(
-    config: CacheConfig, account: str, region: str, table: str, keys: Mapping[str, Any]
+    config: CacheConfig,
+    where: tuple[str, str, str],
+    event_name: Any,
+    change: Mapping[str, Any],
+    index_names: IndexNames | None,
 ) -> tuple[str, ...]:
-    """The Query and Scan page generations a record of the item with ``keys`` bumps."""
+    """The Query and Scan page generations a record bumps: those of its item's keys,
+    and of its images' index key values (or the whole indexes' ``X``, when an image
+    or the index key names are missing)."""
+    account, region, table = where
     if not (config.pages_cached(table, "Query") or config.pages_cached(table, "Scan")):
         return ()
+    names = None if index_names is None else index_names(account, region, table)
+    images = [change.get(name) for name in ("OldImage", "NewImage")]
+    values = [
+        {name: image[name] for name in names or () if _is_key_value(image.get(name))}
+        for image in images
+        if isinstance(image, Mapping)
+    ]
+    # An image the event has and the record lacks (a KEYS_ONLY, NEW_IMAGE or
+    # OLD_IMAGE view): the item's index key values are unknown.
+    needed = _IMAGES_OF.get(event_name) if isinstance(event_name, str) else None
+    complete = names is not None and (
+        not names
+        or (needed is not None and all(isinstance(change.get(i), Mapping) for i in needed))
+    )
     try:
         return tuple(
             generations_of_write(
-                account, region, table, [keys], key_prefix=config.key_prefix, binary_text="base64"
+                account,
+                region,
+                table,
+                [change["Keys"]],
+                key_prefix=config.key_prefix,
+                binary_text="base64",
+                index_values=values,
+                whole_indexes=not complete,
             )
         )
     except ValueError as error:
-        raise MalformedRecordError(f"dynamodb.Keys: {error}") from None
+        raise MalformedRecordError(f"dynamodb.Keys or an image's index key: {error}") from None
+
+
+_IMAGES_OF = {
+    "INSERT": ("NewImage",),
+    "MODIFY": ("OldImage", "NewImage"),
+    "REMOVE": ("OldImage",),
+}
+
+
+def _is_key_value(value: Any) -> bool:
+    """An attribute value an index key can have (S, N or B): other values keep the
+    item out of the index."""
+    return isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in ("S", "N", "B")
 
 
 def _entry_for(
@@ -244,10 +303,41 @@ class StreamInvalidator:
     Thread-safe as long as the backend is.
     """
 
-    def __init__(self, config: CacheConfig, backend: Backend) -> None:
+    def __init__(
+        self,
+        config: CacheConfig,
+        backend: Backend,
+        *,
+        describe_table: DescribeTable | None = None,
+    ) -> None:
         self.config = config
         self.backend = backend
         self._settings: dict[str, TableSettings | None] = {}
+        self._describe_table = describe_table
+        #: Index key attribute names per table, learned once (reused: a names memo).
+        self._index_names = KeySchemas()
+
+    def _index_names_of(self, account: str, region: str, table: str) -> tuple[str, ...] | None:
+        """The key attributes of the table's indexes, asked of DynamoDB once per table;
+        None when there is no way to ask or asking failed (retried after a minute)."""
+        describe = self._describe_table
+        if describe is None:
+            return None
+        try:
+            return self._index_names.names(
+                region,
+                table,
+                lambda: index_key_names_of(describe(account, region, table)),
+                account=account,
+            )
+        except KeySchemaUnknown as error:
+            logger.warning(
+                "momento-botocore: the index keys of table %s are unknown (%s): its "
+                "records make every index query of the table fresh",
+                table,
+                error,
+            )
+            return None
 
     def _settings_for(self, table: str) -> TableSettings | None:
         """``config.settings_for`` (glob matching), once per table."""
@@ -275,7 +365,7 @@ class StreamInvalidator:
         for record in records:
             result.records += 1
             try:
-                write = plan_record(record, self.config, self._settings_for)
+                write = plan_record(record, self.config, self._settings_for, self._index_names_of)
             except Exception as error:
                 number, event_id = _identity(record)
                 result.skipped.append(SkippedRecord(number, event_id, _skip_reason(error)))
@@ -294,6 +384,9 @@ class StreamInvalidator:
             numbers = [*previous[1], write.sequence_number] if previous else [write.sequence_number]
             if previous is not None:
                 result.collapsed += 1
+                # The earlier records' images may name index partitions the last does not.
+                merged = dict.fromkeys((*previous[0].generations, *write.generations))
+                write = replace(write, generations=tuple(merged))
             latest[write.key] = (write, numbers)
         self._log_skipped(result.skipped)
         failures: list[tuple[CacheWrite, BaseException]] = []
@@ -372,7 +465,7 @@ class StreamInvalidator:
                 )
             record = raw
         try:
-            write = plan_record(record, self.config, self._settings_for)
+            write = plan_record(record, self.config, self._settings_for, self._index_names_of)
         except Exception as error:
             number, event_id = _identity(record)
             self._log_skipped([SkippedRecord(number, event_id, _skip_reason(error))])
@@ -410,12 +503,52 @@ class StreamInvalidator:
             )
 
 
-def make_handler(config: CacheConfig | None = None, *, backend: Backend) -> StreamInvalidator:
+def make_handler(
+    config: CacheConfig | None = None,
+    *,
+    backend: Backend,
+    describe_table: DescribeTable | None = None,
+) -> StreamInvalidator:
     """A handler bound to ``config`` (default: from the environment) and ``backend`` (the
-    same backend object a ``register()`` call uses, or one built by the caller)."""
+    same backend object a ``register()`` call uses, or one built by the caller).
+
+    ``describe_table(account, region, table)`` returns DynamoDB's DescribeTable answer
+    (see :func:`describe_with_boto3`): with it, the Query cache keeps the index pages of
+    partitions a record does not touch (it learns the index keys once per table).
+    """
     if config is None:
         config = CacheConfig.from_env()
-    return StreamInvalidator(config, backend)
+    return StreamInvalidator(config, backend, describe_table=describe_table)
+
+
+def describe_with_boto3(endpoint_url: str | None = None, **client_options: Any) -> DescribeTable:
+    """A ``describe_table`` that asks DynamoDB with a boto3 client per region (made on
+    first use, 2 s timeouts, one attempt)."""
+    clients: dict[str, Any] = {}
+
+    def describe(account: str, region: str, table: str) -> Mapping[str, Any]:
+        client = clients.get(region)
+        if client is None:
+            import boto3
+            from botocore.config import Config
+
+            timeouts = Config(connect_timeout=2, read_timeout=2, retries={"total_max_attempts": 1})
+            client = clients[region] = boto3.client(
+                "dynamodb",
+                region_name=region,
+                endpoint_url=endpoint_url,
+                config=timeouts,
+                **client_options,
+            )
+        arn = f"arn:aws:dynamodb:{region}:{account}:table/{table}"
+        # An ARN names the table in its account; a plain name serves older endpoints.
+        try:
+            answer: Mapping[str, Any] = client.describe_table(TableName=arn)
+        except client.exceptions.ClientError:
+            answer = client.describe_table(TableName=table)
+        return answer
+
+    return describe
 
 
 # The Lambda entry points build their backend from the environment, so they live in

@@ -16,8 +16,12 @@ from momento_botocore import MemoryBackend
 from momento_botocore.backends import Backend
 from momento_botocore.config import CacheConfig
 from momento_botocore.core.engine import Engine
+from momento_botocore.core.queries import generation_key
+from momento_botocore.streams import StreamInvalidator, describe_with_boto3, make_handler
+from momento_botocore.tailer import TRIM_HORIZON, StreamTailer
 
 TABLE = "orders"
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 @pytest.fixture
@@ -344,3 +348,210 @@ def test_a_count_query_is_answered_from_the_cache_as_dynamodb_answers_it(
     answers = [query(client, "a", Select="COUNT") for _ in range(3)]
     assert header(answers[2]) == "hit"
     assert strip(answers[2]) == strip(query(plain, "a", Select="COUNT"))  # no "Items"
+
+
+# Index queries: the index partition's generation ----------------------------------
+
+
+def create_tickets(client: Any, *, stream_view: str | None = None) -> None:
+    """A table keyed by ``id``, with a GSI by ``status`` (an attribute writes change)."""
+    extra: dict[str, Any] = {}
+    if stream_view is not None:
+        extra["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream_view}
+    client.create_table(
+        TableName="tickets",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "status", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_status",
+                "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        **extra,
+    )
+    for ticket, status in (("t1", "open"), ("t2", "open"), ("t3", "closed"), ("t4", "held")):
+        client.put_item(TableName="tickets", Item={"id": {"S": ticket}, "status": {"S": status}})
+
+
+def by_status(client: Any, status: str) -> list[str]:
+    answer = client.query(
+        TableName="tickets",
+        IndexName="by_status",
+        KeyConditionExpression="#s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": status}},
+    )
+    return sorted(i["id"]["S"] for i in answer["Items"])
+
+
+def move(client: Any, ticket: str, status: str) -> None:
+    client.update_item(
+        TableName="tickets",
+        Key={"id": {"S": ticket}},
+        UpdateExpression="SET #s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": status}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("view", "describe", "asked_again"),
+    [
+        # Both images and the index keys: only the partitions the item left and joined.
+        ("NEW_AND_OLD_IMAGES", True, ["open", "closed"]),
+        # No old image: the partition the item left is unknown, so every index page.
+        ("NEW_IMAGE", True, ["open", "closed", "held"]),
+        # The index keys unknown (no DescribeTable): every index page.
+        ("NEW_AND_OLD_IMAGES", False, ["open", "closed", "held"]),
+    ],
+    ids=["both-images", "new-image-only", "index-keys-unknown"],
+)
+def test_a_gsi_query_is_fresh_after_a_write_seen_on_the_stream_moves_an_item(
+    endpoint: str, default_backend: Backend, view: str, describe: bool, asked_again: list[str]
+) -> None:
+    """A write elsewhere moves t1 from "open" to "closed"; the stream invalidator bumps
+    the index partitions of both images (so "held" stays cached), or every index page
+    of the table when it cannot know them."""
+    writer = new_session().client("dynamodb", endpoint_url=endpoint)  # not registered
+    create_tickets(writer, stream_view=view)
+    config = CacheConfig(ttl=60, tombstone_ttl=0.2, cache_queries=True, account_id=ACCOUNT)
+    session = new_session()
+    momento_botocore.register(session, config=config, backend=default_backend)
+    reader = session.client("dynamodb", endpoint_url=endpoint)
+    invalidator = make_handler(
+        config,
+        backend=default_backend,
+        describe_table=describe_with_boto3(endpoint, **CREDENTIALS) if describe else None,
+    )
+    tailer = StreamTailer(
+        invalidator,
+        table="tickets",
+        client=new_session().client("dynamodbstreams", endpoint_url=endpoint),
+        start=TRIM_HORIZON,
+    )
+    tailer.drain()
+    time.sleep(0.25)  # the markers of the stream's bumps are gone: pages fill again
+    statuses = ["open", "closed", "held"]
+    for _ in range(3):
+        assert [by_status(reader, s) for s in statuses] == [["t1", "t2"], ["t3"], ["t4"]]
+    move(writer, "t1", "closed")
+    tailer.drain()
+    sent = RequestCounter(reader, "Query")
+    asked = []
+    for status, expected in zip(statuses, [["t2"], ["t1", "t3"], ["t4"]], strict=True):
+        before = sent.count
+        assert by_status(reader, status) == expected
+        if sent.count > before:
+            asked.append(status)
+    assert asked == asked_again
+
+
+def test_a_client_write_makes_every_gsi_partition_fresh(endpoint: str) -> None:
+    """A write through the client cannot know the item's old index key values: it
+    bumps every index page of the table (X)."""
+    create_tickets(new_session().client("dynamodb", endpoint_url=endpoint))
+    client = cached(endpoint)
+    statuses = ["open", "closed", "held"]
+    for _ in range(3):
+        assert [by_status(client, s) for s in statuses] == [["t1", "t2"], ["t3"], ["t4"]]
+    move(client, "t1", "closed")
+    sent = RequestCounter(client, "Query")
+    assert [by_status(client, s) for s in statuses] == [["t2"], ["t1", "t3"], ["t4"]]
+    assert sent.count == 3
+
+
+def test_an_index_query_on_a_key_attribute_of_the_table_is_kept_by_writes_elsewhere(
+    endpoint: str,
+) -> None:
+    """An LSI query's equality is on the table's partition key: pages are filed under
+    that value's P alone, and a write to another partition leaves them cached."""
+    plain = new_session().client("dynamodb", endpoint_url=endpoint)
+    plain.create_table(
+        TableName=TABLE,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "v", "AttributeType": "S"},
+        ],
+        LocalSecondaryIndexes=[
+            {
+                "IndexName": "by_v",
+                "KeySchema": [
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "v", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for pk in ("a", "b"):
+        plain.put_item(TableName=TABLE, Item=item(pk, "1", "v1"))
+    client = cached(endpoint)  # key_schemas: the table's key is known
+
+    def by_v(pk: str) -> dict[str, Any]:
+        return client.query(  # type: ignore[no-any-return]
+            TableName=TABLE,
+            IndexName="by_v",
+            KeyConditionExpression="pk = :p AND v > :v",
+            ExpressionAttributeValues={":p": {"S": pk}, ":v": {"S": "v"}},
+        )
+
+    for _ in range(3):
+        by_v("a")
+    client.put_item(TableName=TABLE, Item=item("b", "1", "v2"))
+    assert header(by_v("a")) == "hit"
+    client.put_item(TableName=TABLE, Item=item("a", "1", "v3"))
+    assert values(by_v("a")) == ["v3"]
+
+
+def test_records_of_one_item_collapsed_in_a_batch_bump_every_partition_it_passed(
+    default_backend: Backend,
+) -> None:
+    """t1 moves open -> closed -> held in one batch: the collapsed write still bumps
+    "open", named only by the first record's old image."""
+    backend = default_backend
+    config = CacheConfig(ttl=60, cache_queries=True)
+    invalidator = StreamInvalidator(
+        config,
+        backend,
+        describe_table=lambda *_: {
+            "Table": {"GlobalSecondaryIndexes": [{"KeySchema": [{"AttributeName": "status"}]}]}
+        },
+    )
+    source = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/tickets/stream/1"
+
+    def record(number: str, old: str, new: str) -> dict[str, Any]:
+        image = {"id": {"S": "t1"}}
+        return {
+            "eventName": "MODIFY",
+            "eventSourceARN": source,
+            "dynamodb": {
+                "SequenceNumber": number,
+                "Keys": image,
+                "OldImage": {**image, "status": {"S": old}},
+                "NewImage": {**image, "status": {"S": new}},
+            },
+        }
+
+    def generation(status: str) -> bytes | None:
+        key = generation_key(
+            ACCOUNT, "us-east-1", "tickets", key_prefix="", partition=("status", {"S": status})
+        )
+        return backend.get(key)
+
+    result = invalidator.process([record("1", "open", "closed"), record("2", "closed", "held")])
+    assert result.collapsed == 1
+    assert not result.failed
+    assert all(generation(s) is not None for s in ("open", "closed", "held"))
+    assert generation("other") is None

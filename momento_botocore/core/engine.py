@@ -595,6 +595,7 @@ class Engine:
             settings_for=self.settings_for,
             opted_in=self.config.pages_cached,
             key_prefix=self.config.key_prefix,
+            key_names=self._known_key_names,
         )
         if type(plan) is Bypass:
             self.stats.add(plan.table, "bypasses")
@@ -602,6 +603,9 @@ class Engine:
         if plan is None:
             return None
         return PageCall(cast(PagePlan, plan), self.clock())
+
+    def _known_key_names(self, account: str, region: str, table: str) -> KeyNames | None:
+        return self.schemas.peek(region, table, account=account)
 
     def page_keys_to_read(self, call: PageCall) -> list[str]:
         """What to read before the page: its generations, then their markers."""

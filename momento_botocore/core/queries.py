@@ -4,18 +4,26 @@ A page (one Query or Scan answer: its items, counts and LastEvaluatedKey) is cac
 under a key made of every request parameter that shapes the answer *and* the
 current value of the generations it depends on:
 
-* a Query of the base table: the generation ``P`` of one key attribute's value, the
-  one its key condition says equals (its partition key, or its sort key when both
-  are equalities);
-* a Query of an index, and every Scan: the generation of the whole table, ``T``.
+* a Query of the base table: the generation ``P`` of one attribute's value, the one
+  its key condition says equals (its partition key, or its sort key when both are
+  equalities);
+* a Query of an index (GSI or LSI) with such an equality: the same ``P`` of the
+  index's attribute value, and the table's index generation ``X``; ``X`` is left
+  out when the attribute is known to be one of the table's own key attributes (an
+  LSI, or a GSI keyed by one), whose values an item never changes;
+* every Scan, and a Query whose key condition has no equality understood: the
+  generation of the whole table, ``T``.
 
-Every write to a table bumps its ``T`` and, for each item it writes, the ``P`` of
-every key attribute's value (see :func:`generations_of_write`): whichever key
-attribute a page is filed under, a write to an item it holds (or will hold) bumps it,
-and the page is never found again. Neither side needs to know which key attribute
-is the partition key. The generations are integers stored in the cache (``incr``); one that is
-missing is started at a random value (``add``), never at a fixed one, so that a
-generation evicted and started again cannot meet the pages of its earlier life.
+A write to a table bumps its ``T`` and, for each item it writes, the ``P`` of every
+key attribute's value (see :func:`generations_of_write`). A write through a client
+cannot know the old index key values of the item it replaces, updates or deletes,
+so it bumps ``X`` (every index page of the table). The stream invalidator knows
+both images: it bumps the ``P`` of each index key attribute's old and new values,
+and ``X`` only when it lacks an image or the index key attributes. Neither side
+needs to know which key attribute is the partition key. The generations are
+integers stored in the cache (``incr``); one that is missing is started at a random
+value (``add``), never at a fixed one, so that a generation evicted and started
+again cannot meet the pages of its earlier life.
 
 Requests this module does not fully understand (legacy parameters, placeholders
 missing or unused, ``ConsistentRead``) are not cached: DynamoDB answers them, errors
@@ -105,11 +113,14 @@ def plan_page(
     settings_for: Callable[[str], TableSettings | None],
     opted_in: Callable[[str, str], bool],
     key_prefix: str,
+    key_names: Callable[[str, str, str], tuple[str, ...] | None] = lambda *_: None,
 ) -> PagePlan | Bypass | None:
     """A plan for a cacheable Query or Scan; a Bypass for a cached table's request the
     cache does not take; None when the table is not cached for ``operation``.
 
-    ``opted_in(table, operation)`` says whether queries or scans of the table are cached.
+    ``opted_in(table, operation)`` says whether queries or scans of the table are cached;
+    ``key_names(account, region, table)`` gives the table's key attribute names when
+    known (configured or learned), else None.
     """
     try:
         owner, region_name, table = parse_table(params.get("TableName"), region, account)  # type: ignore[arg-type]
@@ -141,13 +152,27 @@ def plan_page(
         scope = _scope(operation, params)
     except (ValueError, TypeError, AttributeError, KeyError):
         return Bypass(table, "parameters")
-    generations = (
-        generation_key(owner, region_name, table, key_prefix=key_prefix, partition=scope)
-        if scope is not None
-        else generation_key(owner, region_name, table, key_prefix=key_prefix),
-    )
+    where = (owner, region_name, table)
+    generations = _filed_under(where, scope, "IndexName" in params, key_prefix, key_names)
     consumed = None if consumed == "NONE" else consumed
     return PagePlan(operation, table, owner, region_name, settings, generations, basis, consumed)
+
+
+def _filed_under(
+    where: tuple[str, str, str],
+    scope: tuple[str, Any] | None,
+    of_an_index: bool,
+    key_prefix: str,
+    key_names: Callable[[str, str, str], tuple[str, ...] | None],
+) -> tuple[str, ...]:
+    """The generations a page is filed under (the module's docstring says why)."""
+    account, region, table = where
+    if scope is None:
+        return (generation_key(account, region, table, key_prefix=key_prefix),)
+    partition = generation_key(account, region, table, key_prefix=key_prefix, partition=scope)
+    if of_an_index and scope[0] not in (key_names(account, region, table) or ()):
+        return (index_generation_key(account, region, table, key_prefix), partition)
+    return (partition,)
 
 
 def page_key(plan: PagePlan, generations: Sequence[int], *, key_prefix: str) -> str:
@@ -179,6 +204,12 @@ def generation_key(
     return f"{base}:P:{tail.decode('ascii')}"
 
 
+def index_generation_key(account: str, region: str, table: str, key_prefix: str) -> str:
+    """The key of a table's index generation ``X``: every page of its indexes that is
+    filed under an attribute value not of the table's own key."""
+    return f"{key_prefix}{_GENERATION_TAG}:{account}:{region}:{table}:X"
+
+
 def generations_of_write(
     account: str,
     region: str,
@@ -187,12 +218,18 @@ def generations_of_write(
     *,
     key_prefix: str,
     binary_text: BinaryText = "utf-8",
+    index_values: Sequence[Mapping[str, Any]] = (),
+    whole_indexes: bool = True,
 ) -> list[str]:
     """The generations a write of the items with these primary keys (wire format) to
-    one table bumps: the table's ``T``, and the ``P`` of every key attribute's value.
-    Raises ValueError for a key value the codec refuses."""
+    one table bumps: the table's ``T``, its index generation ``X`` unless
+    ``whole_indexes`` is False, and the ``P`` of every key attribute's value and of
+    every value in ``index_values`` (index key attributes of the item's old and new
+    images: the stream knows them). Raises ValueError for a value the codec refuses."""
     bumped = [generation_key(account, region, table, key_prefix=key_prefix)]
-    for key in keys:
+    if whole_indexes:
+        bumped.append(index_generation_key(account, region, table, key_prefix))
+    for key in (*keys, *index_values):
         for name, value in key.items():
             generation = generation_key(
                 account,
@@ -205,6 +242,21 @@ def generations_of_write(
             if generation not in bumped:
                 bumped.append(generation)
     return bumped
+
+
+def index_key_names_of(description: Mapping[str, Any]) -> tuple[str, ...]:
+    """The key attribute names of a table's indexes (GSIs and LSIs), from a DescribeTable
+    answer (``{"Table": {...}}``); empty for a table without indexes."""
+    table = description["Table"]
+    names: dict[str, None] = {}
+    for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        for index in table.get(kind) or ():
+            for part in index["KeySchema"]:
+                name = part["AttributeName"]
+                if not isinstance(name, str):
+                    raise ValueError("DescribeTable answer has an index key that is not a name")
+                names[name] = None
+    return tuple(names)
 
 
 def marker_key(generation: str) -> str:
@@ -349,9 +401,9 @@ def _basis(
 
 
 def _scope(operation: str, params: Mapping[str, Any]) -> tuple[str, Any] | None:
-    """(key attribute name, value) of the first equality of a base-table Query's key
-    condition; None for the whole table (an index, a Scan, no equality understood)."""
-    if operation != "Query" or "IndexName" in params:
+    """(key attribute name, value) of the first equality of a Query's key condition (of
+    the table or of an index); None for the whole table (a Scan, no equality understood)."""
+    if operation != "Query":
         return None
     names = params.get("ExpressionAttributeNames") or {}
     values = params.get("ExpressionAttributeValues") or {}

@@ -186,6 +186,14 @@ class KeySchemas:
             failed_at = self._failed.get(where)
         return failed_at is not None and self._clock() - failed_at < self._retry_after
 
+    def peek(self, region: str, table: str, *, account: str | None = None) -> KeyNames | None:
+        """The key attribute names if configured or learned; None (never asks) else."""
+        configured = self._configured(table)
+        if configured is not None:
+            return configured
+        with self._lock:
+            return self._known.get((account, region, table))
+
     def failed(self, region: str, table: str, *, account: str | None = None) -> None:
         """Asking DynamoDB for the key schema failed: not asked again for a while."""
         with self._lock:
