@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
+from decimal import Decimal
 from enum import Enum
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_entries import attribute_values
 
+from momento_botocore.config import CacheConfig
 from momento_botocore.core import entries, fastpath, integrity, keys
 from momento_botocore.core.entries import EntryKind, encode_item
 from momento_botocore.core.fastpath import (
@@ -22,9 +25,11 @@ from momento_botocore.core.fastpath import (
     cache_key,
     cache_keys,
     decode,
+    decoded_page,
     parse_table,
     remembered_items,
 )
+from momento_botocore.core.queries import decode_page, encode_page, plan_page
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "keys.json").read_text("utf-8"))
 
@@ -448,3 +453,98 @@ def test_random_items_decode_as_the_pure_decoder_does_when_remembered(
 )
 def test_all_keys_match_as_the_integrity_check_does(items: Any, key_list: Any) -> None:
     assert fastpath.all_keys_match(items, key_list) == integrity.all_keys_match(items, key_list)
+
+
+# Query and Scan pages -----------------------------------------------------------------
+
+QUERY = {
+    "TableName": "t",
+    "KeyConditionExpression": "pk = :p",
+    "ExpressionAttributeValues": {":p": {"S": "a"}},
+}
+
+
+def test_page_plan_tokens_tell_apart_every_parameter_and_refuse_what_json_cannot_write() -> None:
+    variants = [
+        QUERY,
+        {**QUERY, "Limit": 1},
+        {**QUERY, "Limit": 2},
+        {**QUERY, "ScanIndexForward": False},
+        {**QUERY, "ExpressionAttributeValues": {":p": {"S": "b"}}},
+        {**QUERY, "ExpressionAttributeValues": {":p": {"N": "1"}}},
+        {**QUERY, "ExclusiveStartKey": {"pk": {"S": "a"}, "sk": {"S": "1"}}},
+        {**QUERY, "ConsistentRead": True},
+        {**QUERY, "TableName": "u"},
+    ]
+    tokens = [fastpath.page_plan_token("Query", params, "r", ACCOUNT) for params in variants]
+    assert None not in tokens
+    assert len(set(tokens)) == len(variants)
+    assert fastpath.page_plan_token("Scan", QUERY, "r", ACCOUNT) not in tokens
+    assert fastpath.page_plan_token("Query", QUERY, "s", ACCOUNT) not in tokens
+    assert fastpath.page_plan_token("Query", QUERY, "r", "210987654321") not in tokens
+    assert fastpath.page_plan_token("Query", QUERY, "r", None) is None
+    for odd in [
+        {**QUERY, "ExpressionAttributeValues": {":p": {"B": b"a"}}},
+        {**QUERY, "Limit": Decimal(1)},
+        {**QUERY, "ExpressionAttributeValues": MappingProxyType({":p": {"S": "a"}})},
+    ]:
+        assert fastpath.page_plan_token("Query", odd, "r", ACCOUNT) is None
+
+
+def test_a_str_subclass_in_a_page_request_is_planned_as_its_text_is() -> None:
+    """The JSON text of a (str, Enum) member is its value, so its request shares a token
+    with the plain one: the plans must be equal, as botocore sends the same request."""
+    config = CacheConfig(ttl=60, cache_queries=True)
+    enum = {**QUERY, "TableName": Table.T, "ExpressionAttributeValues": {":p": {"S": Table.T}}}
+    plain = {**QUERY, "ExpressionAttributeValues": {":p": {"S": "t"}}}
+    assert fastpath.page_plan_token("Query", enum, "r", ACCOUNT) == fastpath.page_plan_token(
+        "Query", plain, "r", ACCOUNT
+    )
+    plans = [
+        plan_page(
+            "Query",
+            params,
+            account=ACCOUNT,
+            region="r",
+            settings_for=config.settings_for,
+            opted_in=config.pages_cached,
+            key_prefix="",
+        )
+        for params in (enum, plain)
+    ]
+    assert plans[0] == plans[1]
+
+
+PAGE: dict[str, Any] = {
+    "Items": [NESTED, {**NESTED, "pk": {"S": "b"}}],
+    "Count": 2,
+    "ScannedCount": 3,
+    "LastEvaluatedKey": {"pk": {"S": "b"}, "blob": {"B": b"\x01"}},
+}
+
+
+def test_every_decode_of_a_page_is_a_new_independent_page() -> None:
+    data = encode_page(PAGE)
+    first = decoded_page(data)
+    assert first == PAGE
+    assert first is not None
+    first["Items"][0]["tags"]["SS"].append("z")
+    first["Items"][1]["m"]["M"]["inner"]["L"][1]["M"]["deep"]["S"] = "changed"
+    first["Items"].pop()
+    first["LastEvaluatedKey"]["pk"]["S"] = "changed"
+    first["Count"] = 7
+    for _ in range(2):
+        again = decoded_page(bytes(bytearray(data)))  # an equal bytes object: remembered
+        assert again == PAGE
+        assert again == decode_page(data)
+
+
+def test_pages_without_items_large_pages_and_garbage_decode_as_the_pure_decoder_does() -> None:
+    count_only = encode_page({"Count": 4, "ScannedCount": 9})
+    large = encode_page({"Items": [{"pk": {"S": "x" * fastpath.PAGE_MEMO_MAX_BYTES}}]})
+    garbage = b"mbp1{not json"
+    for data in (count_only, large, garbage, b"", b"mbp1[]"):
+        for _ in range(2):
+            assert decoded_page(data) == decode_page(data)
+    assert count_only in fastpath._PAGES
+    assert large not in fastpath._PAGES

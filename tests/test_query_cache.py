@@ -555,3 +555,15 @@ def test_records_of_one_item_collapsed_in_a_batch_bump_every_partition_it_passed
     assert not result.failed
     assert all(generation(s) is not None for s in ("open", "closed", "held"))
     assert generation("other") is None
+
+
+def test_a_hit_is_a_new_page_that_the_caller_may_change(endpoint: str, plain: Any) -> None:
+    client = cached(endpoint)
+    first = [query(client, "a") for _ in range(3)][2]
+    assert header(first) == "hit"
+    want = strip(query(plain, "a"))
+    first["Items"][0]["v"]["S"] = "changed"
+    first["Items"].pop()
+    again = query(client, "a")
+    assert header(again) == "hit"
+    assert strip(again) == want

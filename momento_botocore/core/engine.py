@@ -39,6 +39,8 @@ from momento_botocore.core.fastpath import (
     all_keys_match,
     cache_key,
     decode,
+    decoded_page,
+    page_plan_token,
     plan_token,
     remembered_items,
 )
@@ -46,7 +48,6 @@ from momento_botocore.core.integrity import key_matches
 from momento_botocore.core.projection import PROJECTION_PARAMS
 from momento_botocore.core.queries import (
     PagePlan,
-    decode_page,
     encode_page,
     generation_value,
     generations_of_write,
@@ -88,6 +89,8 @@ from momento_botocore.pending import shared as shared_pending
 
 #: What a batch's tombstones are for: how their outcome is counted.
 INVALIDATION, STALE, RETRY = "invalidation", "stale", "retry"
+#: A request not planned yet (the page plan memo holds None for "not cached").
+_UNKNOWN: Any = object()
 
 
 @dataclass(slots=True)
@@ -169,6 +172,12 @@ class Engine:
         self.clock = clock
         self._tables: dict[str, TableSettings | None] = {}
         self._plans: BoundedLRU[tuple[Any, ...], ReadPlan] = BoundedLRU(PLAN_MEMO_SIZE)
+        #: Page keys, by (basis, account, region, generation values).
+        self._page_keys: BoundedLRU[tuple[Any, ...], str] = BoundedLRU(PLAN_MEMO_SIZE)
+        #: Query and Scan plans (a PagePlan, a Bypass, or None: not cached), by request.
+        self._page_plans: BoundedLRU[tuple[Any, ...], PagePlan | Bypass | None] = BoundedLRU(
+            PLAN_MEMO_SIZE
+        )
         self.schemas = KeySchemas(config.key_schema_for, clock=clock)
         #: The account of each client (found once per client; see accounts.py).
         self.accounts = ClientAccounts(config.account_id, find_client, clock=clock)
@@ -587,16 +596,21 @@ class Engine:
         self, operation: str, params: Any, region: Any, account: str | None
     ) -> PageCall | None:
         """The call's state if the Query or Scan is cached (the request is not changed)."""
-        plan = plan_page(
-            operation,
-            params,
-            account=account,
-            region=region,
-            settings_for=self.settings_for,
-            opted_in=self.config.pages_cached,
-            key_prefix=self.config.key_prefix,
-            key_names=self._known_key_names,
-        )
+        token = page_plan_token(operation, params, region, account)
+        plan = _UNKNOWN if token is None else self._page_plans.get(token, _UNKNOWN)
+        if plan is _UNKNOWN:
+            plan = plan_page(
+                operation,
+                params,
+                account=account,
+                region=region,
+                settings_for=self.settings_for,
+                opted_in=self.config.pages_cached,
+                key_prefix=self.config.key_prefix,
+                key_names=self._known_key_names,
+            )
+            if token is not None:
+                self._page_plans.put(token, plan)
         if type(plan) is Bypass:
             self.stats.add(plan.table, "bypasses")
             return None
@@ -609,8 +623,7 @@ class Engine:
 
     def page_keys_to_read(self, call: PageCall) -> list[str]:
         """What to read before the page: its generations, then their markers."""
-        generations = call.plan.generations
-        return [*generations, *(marker_key(key) for key in generations)]
+        return list(call.plan.lookups)
 
     def page_to_look_up(
         self, call: PageCall, found: list[bytes | None]
@@ -623,12 +636,17 @@ class Engine:
         plan = call.plan
         count = len(plan.generations)
         raws, markers = found[:count], found[count:]
-        if any(marker is not None for marker in markers):
+        if markers.count(None) != count:
             call.fill = False
-        values = [generation_value(raw) for raw in raws]
+        values = tuple(map(generation_value, raws))
         if None not in values:
-            call.key = page_key(plan, values, key_prefix=self.config.key_prefix)  # type: ignore[arg-type]
-            return call.key, None
+            token = (plan.basis, plan.account, plan.region, values)
+            key = self._page_keys.get(token)
+            if key is None:
+                key = page_key(plan, values, key_prefix=self.config.key_prefix)  # type: ignore[arg-type]
+                self._page_keys.put(token, key)
+            call.key = key
+            return key, None
         call.fill = False
         self.stats.add(plan.table, "misses")
         writes = CacheWrites()
@@ -660,7 +678,7 @@ class Engine:
     ) -> tuple[dict[str, Any] | None, CacheWrites | None]:
         """The Query or Scan answer the cache holds (None: ask DynamoDB), and garbage."""
         table = call.plan.table
-        page = decode_page(raw)
+        page = decoded_page(raw)
         if page is None:
             self.stats.add(table, "misses")
             if raw is not None and call.key is not None:

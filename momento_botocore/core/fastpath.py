@@ -9,6 +9,7 @@ benchmarks/README.md.
 from __future__ import annotations
 
 import contextlib
+import json.encoder
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
@@ -356,6 +357,83 @@ def _template_value(tag: str, raw: Any, depth: int) -> tuple[str, Any, Copy | No
     return tag, tuple(raw), list  # SS, NS, BS
 
 
+# Query and Scan pages (core/queries.py) ---------------------------------------------
+#
+# A page's plan is remembered by its request as JSON text (the C encoder: about 1 us):
+# exactly the inputs the plan reads, for requests made of dicts, lists, str, int,
+# float, bool and None. Anything else (bytes, Decimal, a custom Mapping) cannot be
+# written as JSON and is planned every time. Two requests the encoder writes alike
+# and that differ (a tuple for a list, a non-str dict key) are planned alike too.
+
+#: Decoded pages remembered (their templates), and the largest entry remembered.
+PAGE_MEMO_SIZE = 1024
+PAGE_MEMO_MAX_BYTES = 64 * 1024
+
+_REQUEST_TEXT = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, None, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
+    else None
+)
+
+
+def page_plan_token(
+    operation: str, params: Any, region: Any, account: str | None
+) -> tuple[Any, ...] | None:
+    """What fully determines the plan of a Query or Scan ``params`` made by a client of
+    ``account`` in ``region``, as a hashable tuple; None when it cannot be told cheaply."""
+    if _REQUEST_TEXT is None or account is None or type(params) is not dict:
+        return None
+    if region is not None and type(region) is not str:
+        return None
+    try:
+        text = "".join(_REQUEST_TEXT(params, 0))
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return (operation, region, account, text)
+
+
+#: A page as (its items' templates or None, its counts, its LastEvaluatedKey's template).
+PageTemplate = tuple["tuple[Template, ...] | None", tuple[tuple[str, Any], ...], "Template | None"]
+_PAGES: BoundedLRU[bytes, PageTemplate] = BoundedLRU(PAGE_MEMO_SIZE)
+
+
+def decoded_page(raw: bytes | None) -> dict[str, Any] | None:
+    """:func:`queries.decode_page`, remembered for entries up to PAGE_MEMO_MAX_BYTES: a
+    remembered page is built anew from its template (new dicts and lists)."""
+    template = _PAGES.get(raw) if type(raw) is bytes else None
+    if template is not None:
+        items, counts, last = template
+        page: dict[str, Any] = {}
+        if items is not None:
+            page["Items"] = list(map(fresh_item, items))
+        page.update(counts)
+        if last is not None:
+            page["LastEvaluatedKey"] = fresh_item(last)
+        return page
+    from momento_botocore.core.queries import decode_page  # it imports this module
+
+    decoded = decode_page(raw)
+    if decoded is not None and type(raw) is bytes and len(raw) <= PAGE_MEMO_MAX_BYTES:
+        _remember_page(raw, decoded)
+    return decoded
+
+
+def _remember_page(raw: bytes, page: dict[str, Any]) -> None:
+    try:
+        items = page.get("Items")
+        last = page.get("LastEvaluatedKey")
+        template = (
+            None if items is None else tuple(map(template_of, items)),
+            tuple((name, value) for name, value in page.items() if type(value) is int),
+            None if last is None else template_of(last),
+        )
+    except ValueError:  # too deep: decoded every time
+        return
+    _PAGES.put(raw, template)
+
+
 def all_keys_match(items: list[dict[str, Any]], key_list: list[Mapping[str, Any]]) -> bool:
     """:func:`integrity.all_keys_match`, first by plain equality of the key attributes
     (the usual batch of hits: every item holds its key exactly as requested)."""
@@ -371,5 +449,5 @@ def all_keys_match(items: list[dict[str, Any]], key_list: list[Mapping[str, Any]
 
 def forget() -> None:
     """Forget every remembered key and item (tests; answers do not change)."""
-    for memo in (_TABLES, _ONE_ATTRIBUTE, _TWO_ATTRIBUTES, _ITEMS):
+    for memo in (_TABLES, _ONE_ATTRIBUTE, _TWO_ATTRIBUTES, _ITEMS, _PAGES):
         memo.clear()

@@ -102,6 +102,8 @@ class PagePlan:
     #: sha256 of the request with its placeholders resolved (see :func:`_basis`).
     basis: bytes
     consumed_capacity: str | None
+    #: What a lookup reads first: the generations, then their "written lately" markers.
+    lookups: tuple[str, ...] = ()
 
 
 def plan_page(
@@ -155,7 +157,10 @@ def plan_page(
     where = (owner, region_name, table)
     generations = _filed_under(where, scope, "IndexName" in params, key_prefix, key_names)
     consumed = None if consumed == "NONE" else consumed
-    return PagePlan(operation, table, owner, region_name, settings, generations, basis, consumed)
+    lookups = (*generations, *map(marker_key, generations))
+    return PagePlan(
+        operation, table, owner, region_name, settings, generations, basis, consumed, lookups
+    )
 
 
 def _filed_under(
