@@ -388,10 +388,10 @@ def page_plan_token(
     if region is not None and type(region) is not str:
         return None
     try:
-        text = "".join(_REQUEST_TEXT(params, 0))
+        chunks = _REQUEST_TEXT(params, 0)
     except (TypeError, ValueError, RecursionError):
         return None
-    return (operation, region, account, text)
+    return (operation, region, account, chunks[0] if len(chunks) == 1 else "".join(chunks))
 
 
 #: A page as (its items' templates or None, its counts, its LastEvaluatedKey's template).
