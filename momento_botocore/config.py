@@ -22,6 +22,10 @@ DEFAULT_BREAKER_FAILURES = 5
 DEFAULT_BREAKER_COOLDOWN = 5.0
 DEFAULT_MAX_PENDING_TOMBSTONES = 10_000
 DEFAULT_TOMBSTONE_RETRY_INTERVAL = 1.0
+DEFAULT_NEAR_CACHE_TTL = 5.0
+DEFAULT_NEAR_CACHE_BYTES = 64 * 1024 * 1024
+DEFAULT_INVALIDATION_TOPIC = "momento-botocore-invalidations"
+_TOPIC = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
 _PATTERN = re.compile(r"[A-Za-z0-9_.\-*?]+")
 _ACCOUNT = re.compile(r"[0-9]{12}")
 
@@ -117,6 +121,14 @@ class CacheConfig:
     #: or table names and glob patterns; kept as a tuple of patterns (empty: off).
     cache_queries: bool | str | tuple[str, ...] = False
     cache_scans: bool | str | tuple[str, ...] = False
+    #: The near cache in front of Momento (docs/near-cache.md): entries kept in the
+    #: process (0: off), the most seconds one lives, the most bytes all take.
+    near_cache_items: int = 0
+    near_cache_ttl: Seconds = DEFAULT_NEAR_CACHE_TTL
+    near_cache_bytes: int = DEFAULT_NEAR_CACHE_BYTES
+    #: The Momento topic (in the cache) invalidations are published on; "" turns
+    #: publishing off (and leaves no near cache possible).
+    invalidation_topic: str = DEFAULT_INVALIDATION_TOPIC
 
     # C901: one check per setting (they are a closed set).
     def __post_init__(self) -> None:  # noqa: C901
@@ -212,6 +224,33 @@ class CacheConfig:
         put(self, "tombstone_retry_interval", float(interval))
         if self.backend == "momento" and self.momento_endpoint is not None:
             parse_momento_endpoint(self.momento_endpoint)  # a bad value fails here
+        self._check_near_cache()
+
+    def _check_near_cache(self) -> None:
+        for name in ("near_cache_items", "near_cache_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigurationError(f"{name} must be an integer >= 0, got {value!r}")
+        object.__setattr__(self, "near_cache_ttl", _seconds("near_cache_ttl", self.near_cache_ttl))
+        topic = self.invalidation_topic
+        if not isinstance(topic, str) or (topic and _TOPIC.fullmatch(topic) is None):
+            raise ConfigurationError(
+                f"invalidation_topic must be a topic name (letters, digits, '_', '-', '.', "
+                f"at most 100) or '' to publish nothing, got {topic!r}"
+            )
+        if self.near_cache_items > 0:
+            if self.backend != "momento":
+                raise ConfigurationError(
+                    "near_cache_items needs the momento backend: a memory backend is already "
+                    "in the process"
+                )
+            if not topic:
+                raise ConfigurationError(
+                    "near_cache_items needs an invalidation_topic: nothing would keep the "
+                    "near cache fresh"
+                )
+            if self.near_cache_bytes == 0:
+                raise ConfigurationError("near_cache_bytes must be more than 0 for a near cache")
 
     def settings_for(self, table: str) -> TableSettings | None:
         """The settings for ``table``, or None when it is not cached."""
@@ -283,6 +322,9 @@ class CacheConfig:
             ("breaker_cooldown", env.BREAKER_COOLDOWN_SECONDS, float),
             ("max_pending_tombstones", env.MAX_PENDING_TOMBSTONES, int),
             ("tombstone_retry_interval", env.TOMBSTONE_RETRY_SECONDS, float),
+            ("near_cache_items", env.NEAR_CACHE_ITEMS, int),
+            ("near_cache_ttl", env.NEAR_CACHE_TTL_SECONDS, float),
+            ("near_cache_bytes", env.NEAR_CACHE_BYTES, int),
         ):
             value = number(name, kind)
             if value is not None:
@@ -306,6 +348,8 @@ class CacheConfig:
         ):
             if text := environ.get(name, "").strip():
                 values[attr] = text
+        if env.INVALIDATION_TOPIC in environ:  # set and empty: publishing off
+            values["invalidation_topic"] = environ[env.INVALIDATION_TOPIC].strip()
         values.update(overrides)
         if values.get("ttl") is None:
             raise ConfigurationError(f"{env.TTL_SECONDS} is not set: a TTL is required")

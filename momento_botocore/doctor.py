@@ -12,7 +12,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 import botocore
 
@@ -24,6 +24,7 @@ from momento_botocore.backends.factory import create_backend
 from momento_botocore.config import CacheConfig, ConfigurationError
 
 PROBE_TTL_SECONDS = 30.0
+NEAR_WAIT_SECONDS = 5.0
 
 
 def run(
@@ -98,6 +99,15 @@ def _describe_config(
         say("  memory backend: a cache inside each process (processes do not share it)")
     elif config.backend == "momento":
         say(f"  Momento cache: {config.momento_cache_name or '(not set)'}")
+        topic = config.invalidation_topic or "(none: publishing off)"
+        say(f"  invalidation topic: {topic}")
+        if config.near_cache_items:
+            say(
+                f"  near cache: {config.near_cache_items} entries, {config.near_cache_bytes} "
+                f"bytes, entries live at most {config.near_cache_ttl:g} s"
+            )
+        else:
+            say(f"  near cache: off ({env.NEAR_CACHE_ITEMS})")
     say("Tables cached:")
     say(f"  {', '.join(config.tables)}  (names or patterns, from {env.TABLES})")
     for pattern, ttl in config.table_ttls.items():
@@ -153,6 +163,19 @@ def _describe_activation(
         say("  state: not active (DynamoDB reads in this interpreter are not cached)")
 
 
+def _describe_subscription(say: Callable[[str], None], backend: Any, problems: list[str]) -> None:
+    """The near cache's subscription: live within a few seconds, or a problem."""
+    near = getattr(backend, "near", None)
+    if near is None or near.subscriber is None:
+        return
+    if near.subscriber.wait_live(NEAR_WAIT_SECONDS):
+        say(f"Near cache subscription: live (topic {near.topic.topic_name})")
+        return
+    detail = near.subscriber.last_error or "no answer"
+    problems.append(f"near cache subscription: {near.state}: {detail}")
+    say(f"Near cache subscription: NOT LIVE after {NEAR_WAIT_SECONDS:g} s ({near.state}: {detail})")
+
+
 def _round_trip(
     say: Callable[[str], None],
     config: CacheConfig,
@@ -182,6 +205,7 @@ def _round_trip(
     else:
         elapsed_ms = (time.perf_counter() - started) * 1000
         say(f"Backend round trip ({config.backend}): write, read, delete OK ({elapsed_ms:.1f} ms)")
+        _describe_subscription(say, backend, problems)
     finally:
         if backend is not None:
             try:

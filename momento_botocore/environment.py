@@ -25,6 +25,10 @@ BREAKER_FAILURES = "MOMENTO_BOTOCORE_BREAKER_FAILURES"
 BREAKER_COOLDOWN_SECONDS = "MOMENTO_BOTOCORE_BREAKER_COOLDOWN_SECONDS"
 MAX_PENDING_TOMBSTONES = "MOMENTO_BOTOCORE_MAX_PENDING_TOMBSTONES"
 TOMBSTONE_RETRY_SECONDS = "MOMENTO_BOTOCORE_TOMBSTONE_RETRY_SECONDS"
+NEAR_CACHE_ITEMS = "MOMENTO_BOTOCORE_NEAR_CACHE_ITEMS"
+NEAR_CACHE_TTL_SECONDS = "MOMENTO_BOTOCORE_NEAR_CACHE_TTL_SECONDS"
+NEAR_CACHE_BYTES = "MOMENTO_BOTOCORE_NEAR_CACHE_BYTES"
+INVALIDATION_TOPIC = "MOMENTO_BOTOCORE_INVALIDATION_TOPIC"
 #: Set by AWS Lambda; selects the SDK's Lambda configuration.
 LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 
@@ -56,6 +60,13 @@ DESCRIPTIONS: dict[str, str] = {
     BREAKER_COOLDOWN_SECONDS: "seconds the open breaker skips the cache before a probe (default 5)",
     MAX_PENDING_TOMBSTONES: "unwritten tombstones kept, then tables skip the cache (default 10000)",
     TOMBSTONE_RETRY_SECONDS: "least seconds between retries of unwritten tombstones (default 1)",
+    NEAR_CACHE_ITEMS: "momento backend: entries kept in the process's near cache (default 0: off)",
+    NEAR_CACHE_TTL_SECONDS: "most seconds a near cache entry lives, if a push is lost (default 5)",
+    NEAR_CACHE_BYTES: "most bytes the near cache keeps (default 67108864)",
+    INVALIDATION_TOPIC: (
+        "Momento topic invalidations are published on (default momento-botocore-invalidations; "
+        "set and empty: publish nothing)"
+    ),
 }
 
 SECRETS = frozenset({MOMENTO_API_KEY})

@@ -132,8 +132,8 @@ class Registration:
         backend = self._backend
         if type(backend) is MemoryBackend:  # in-process: called on the loop (a subclass
             return AsyncMemoryBackend(backend)  # may do anything: it gets threads)
-        if self._owns_backend:
-            return create_async_backend(self.config)
+        if self._owns_backend:  # a near cache's store and subscription are shared
+            return create_async_backend(self.config, shared_near=getattr(backend, "near", None))
         assert backend is not None
         return ThreadedAsyncBackend(backend)
 

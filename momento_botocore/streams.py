@@ -406,6 +406,7 @@ class StreamInvalidator:
         for write, bump_error in self._bump(latest.values()):
             failures.append((write, bump_error))  # retried: the pages may be stale
             failed_numbers.update(latest[write.key][1])
+        self._wait_published()
         if failures:
             result.failed = self._in_stream_order(records, failed_numbers)
             first, first_error = failures[0]
@@ -452,6 +453,17 @@ class StreamInvalidator:
                     failed.setdefault(write.key, (write, error))
         return list(failed.values())
 
+    def _wait_published(self) -> None:
+        """A backend that publishes invalidations (the near cache's) has published the
+        batch's before the handler returns: a frozen Lambda container publishes nothing.
+        What is not published yet stays queued, and is retried."""
+        wait = getattr(self.backend, "wait_published", None)
+        if wait is not None and not wait():
+            logger.warning(
+                "momento-botocore: invalidations of this batch are not published yet "
+                "(near caches keep their entries for at most their TTL); retried later"
+            )
+
     def apply_record(self, record: Any) -> CacheWrite | None:
         """Apply one record. For per-record frameworks (Powertools): raises when the
         cache write fails so the framework reports the record; malformed records
@@ -475,6 +487,7 @@ class StreamInvalidator:
         self.backend.set(write.key, write.value, write.ttl_seconds)
         for _, bump_error in self._bump([(write, [write.sequence_number])]):
             raise bump_error  # the framework reports the record: retried, never lost
+        self._wait_published()
         return write
 
     @staticmethod

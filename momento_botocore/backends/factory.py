@@ -24,7 +24,13 @@ def create_backend(config: CacheConfig, *, credential_provider: Any = None) -> B
         from momento_botocore.backends.momento import MomentoBackend
 
         momento = MomentoBackend.from_config(config, credential_provider=credential_provider)
-        return CircuitBreakerBackend(momento, _breaker(config))
+        guarded = CircuitBreakerBackend(momento, _breaker(config))
+        near = _near_cache(config, credential_provider)
+        if near is None:
+            return guarded
+        from momento_botocore.backends.near import NearCacheBackend
+
+        return NearCacheBackend(guarded, near)
     raise ConfigurationError(f"backend {config.backend!r} is not available in this build")
 
 
@@ -33,6 +39,7 @@ def create_async_backend(
     *,
     shared_memory: MemoryBackend | None = None,
     credential_provider: Any = None,
+    shared_near: Any = None,
 ) -> AsyncBackend:
     """A new async backend for ``config.backend`` (for aiobotocore); configuration
     problems raise here, and nothing connects.
@@ -41,8 +48,10 @@ def create_async_backend(
     (a sync client's backend, say: both then read and write one store, and name one
     cache), else in front of a new memory backend of the configured size, which its
     ``close()`` empties. ``momento``: an :class:`AsyncMomentoBackend` behind an
-    :class:`AsyncCircuitBreakerBackend` (``breaker_failures``, ``breaker_cooldown``);
-    ``credential_provider`` as for :func:`create_backend`.
+    :class:`AsyncCircuitBreakerBackend` (``breaker_failures``, ``breaker_cooldown``),
+    behind the near cache's backend when the configuration asks for one or publishes
+    invalidations (``shared_near``: a sync backend's ``NearCache``, to share its store
+    and subscription); ``credential_provider`` as for :func:`create_backend`.
     """
     if config.backend == "memory":
         if shared_memory is not None:
@@ -54,8 +63,20 @@ def create_async_backend(
         from momento_botocore.backends.momento_async import AsyncMomentoBackend
 
         momento = AsyncMomentoBackend.from_config(config, credential_provider=credential_provider)
-        return AsyncCircuitBreakerBackend(momento, _breaker(config))
+        guarded = AsyncCircuitBreakerBackend(momento, _breaker(config))
+        near = shared_near if shared_near is not None else _near_cache(config, credential_provider)
+        if near is None:
+            return guarded
+        from momento_botocore.backends.near import AsyncNearCacheBackend
+
+        return AsyncNearCacheBackend(guarded, near, owns_near=shared_near is None)
     raise ConfigurationError(f"backend {config.backend!r} is not available in this build")
+
+
+def _near_cache(config: CacheConfig, credential_provider: Any) -> Any:
+    from momento_botocore.backends.near import near_cache_for
+
+    return near_cache_for(config, credential_provider)
 
 
 def _memory(config: CacheConfig) -> MemoryBackend:
