@@ -28,6 +28,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "batch": ("BatchGetItem of 100 hits vs one GetItem hit", "batch:run"),
     "invalidator": ("stream records/s through the handler", "invalidator:run"),
     "workload": ("Zipf workload: hit rate and stale reads, 3 modes", "staleness:run"),
+    "query_zipf": (
+        "Zipf Query workload: hit rate and stale pages, TTL only vs generations",
+        "query_zipf:run",
+    ),
 }
 
 
