@@ -79,12 +79,14 @@ class WriteCall:
 class PageCall:
     """One cacheable Query or Scan (core/queries.py)."""
 
-    __slots__ = ("fill", "key", "plan", "sent", "started")
+    __slots__ = ("fill", "key", "plan", "sent", "started", "written_lately")
 
     def __init__(self, plan: PagePlan, started: float) -> None:
         self.plan = plan
         self.started = started
         self.sent = False
         self.fill = True
+        #: A generation's "written lately" marker lived: the page is not filled.
+        self.written_lately = False
         #: The page's key, once its generations are known (None: not looked up).
         self.key: str | None = None

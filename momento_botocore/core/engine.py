@@ -638,6 +638,7 @@ class Engine:
         raws, markers = found[:count], found[count:]
         if markers.count(None) != count:
             call.fill = False
+            call.written_lately = True
         values = tuple(map(generation_value, raws))
         if None not in values:
             token = (plan.basis, plan.account, plan.region, values)
@@ -697,6 +698,8 @@ class Engine:
         if not (call.sent and status == 200 and call.key):
             return None
         _mark(parsed, "miss")  # looked up, and answered by DynamoDB
+        if call.written_lately:  # a fill the marker kept out: counted as skipped
+            self.stats.add(call.plan.table, "fills_skipped")
         if not (call.fill and self.active):
             return None
         plan = call.plan
