@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import grpc
 import pytest
-from momento import CacheClient, Configurations
+from momento import CacheClient, Configurations, TopicClient, TopicConfigurations
 from momento.errors import MomentoErrorCode
 from momento.responses import (
     CacheFlush,
@@ -21,6 +21,7 @@ from momento.responses import (
     CreateCache,
     DeleteCache,
     ListCaches,
+    TopicPublish,
 )
 
 from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
@@ -121,7 +122,17 @@ def test_a_taken_port_fails_loudly(momento_server: LocalMomentoServer) -> None:
 
 def test_it_runs_in_another_process() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "momento_botocore.testing", "--port", "0", "--cache", "c1"],
+        [
+            sys.executable,
+            "-m",
+            "momento_botocore.testing",
+            "--port",
+            "0",
+            "--cache",
+            "c1",
+            "--heartbeat-interval",
+            "0.5",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -138,6 +149,8 @@ def test_it_runs_in_another_process() -> None:
             hit = remote.get("c1", "k")
             assert isinstance(hit, CacheGet.Hit)
             assert hit.value_bytes == b"v"
+        with TopicClient(TopicConfigurations.Default.v1(), server.credential_provider()) as topics:
+            assert isinstance(topics.publish("c1", "t", "x"), TopicPublish.Success)
     finally:
         process.terminate()
         assert process.wait(10) == 0

@@ -27,8 +27,19 @@ def main(argv: list[str] | None = None) -> None:
         help="hold every Get (and every GetBatch, once for all its keys) this long before "
         "answering (a stand-in for the network round trip)",
     )
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        default=1.0,
+        help="seconds an idle topic subscription waits between heartbeats (default 1.0)",
+    )
     args = parser.parse_args(argv)
-    server = LocalMomentoServer(args.host, args.port, caches=args.cache or (DEFAULT_CACHE,))
+    server = LocalMomentoServer(
+        args.host,
+        args.port,
+        caches=args.cache or (DEFAULT_CACHE,),
+        heartbeat_interval=args.heartbeat_interval,
+    )
     if args.get_delay_ms > 0:
         server.delay("Get", "GetBatch", seconds=args.get_delay_ms / 1000)
     server.start()
