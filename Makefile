@@ -76,6 +76,8 @@ test: $(STAMP) $(AIO_STAMP) $(FLOOR_STAMP) $(CLI_STAMP)
 	$(BIN)/python -m pytest
 	# The read, batch and write suites again, unchanged, with Momento (real SDK, local server).
 	$(BIN)/python -m pytest -q --default-backend=momento $(MOMENTO_TESTS)
+	# And with a near cache in front of Momento in every backend (docs/near-cache.md).
+	$(BIN)/python -m pytest -q --default-backend=momento --near-cache $(MOMENTO_TESTS)
 	$(MAKE) --no-print-directory test-aio test-compat
 
 # The core suites on the floor botocore, then on the AWS CLI's (with the CLI smoke test).
@@ -86,9 +88,12 @@ test-compat: $(FLOOR_STAMP) $(CLI_STAMP)
 # The async driver: its own tests, then the behavioural suites through it (asyncio debug
 # mode: a callback of ours that blocks the loop fails the test).
 test-aio: $(AIO_STAMP)
-	$(AIO_BIN)/python -m pytest -q tests/test_aiobotocore.py tests/test_async_example.py
+	$(AIO_BIN)/python -m pytest -q tests/test_aiobotocore.py tests/test_async_example.py \
+	  tests/test_near_cache_aio.py
 	$(AIO_BIN)/python -m pytest -q --driver=async $(ASYNC_TESTS)
 	$(AIO_BIN)/python -m pytest -q --driver=async --default-backend=momento $(MOMENTO_TESTS)
+	$(AIO_BIN)/python -m pytest -q --driver=async --default-backend=momento --near-cache \
+	  $(MOMENTO_TESTS)
 
 # The benchmarks live outside the package (benchmarks/); pass options with
 # BENCH_ARGS, e.g. make bench BENCH_ARGS="--quick --only hit".

@@ -30,10 +30,11 @@ ACCOUNT = "123456789012"
 # aiobotocore pins an older botocore than users get, so the main test environment has
 # none: this suite runs on the newest botocore, and `make test` runs
 # tests/test_aiobotocore.py in its own environment (.venv-aio); so does
-# tests/test_async_example.py (docs/async.md's aioboto3 example). Named on the command
+# tests/test_async_example.py (docs/async.md's aioboto3 example) and
+# tests/test_near_cache_aio.py. Named on the command
 # line, a module is collected anyway, and fails loudly without aiobotocore.
 if importlib.util.find_spec("aiobotocore") is None:
-    collect_ignore = ["test_aiobotocore.py", "test_async_example.py"]
+    collect_ignore = ["test_aiobotocore.py", "test_async_example.py", "test_near_cache_aio.py"]
 
 
 def pytest_report_header() -> str:
@@ -330,9 +331,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="backend that register() builds when none is given: run the read-path "
         "tests unchanged against Momento (real SDK, local Momento-protocol server)",
     )
+    parser.addoption(
+        "--near-cache",
+        action="store_true",
+        help="with --default-backend=momento: a near cache in front of Momento in every "
+        "backend built (its subscription live before the test goes on)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    NEAR_CACHE[0] = bool(config.getoption("--near-cache"))
     config.addinivalue_line(
         "markers",
         "cache_free(reason): the test never reaches a cache by design (with "
@@ -340,16 +348,37 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _default_momento_backend(server: Any, config: momento_botocore.CacheConfig) -> Backend:
-    """What register() builds for ``config`` with --default-backend=momento."""
-    from momento_botocore.backends.factory import create_backend
+NEAR_CACHE = [False]  # --near-cache
+
+
+def _momento_config(config: momento_botocore.CacheConfig) -> momento_botocore.CacheConfig:
+    """``config`` on the local server's cache; with --near-cache, a near cache too."""
     from momento_botocore.testing import DEFAULT_CACHE
 
     # A long deadline: 32-thread tests share two cores with the in-process server.
     config = config.replace(
         backend="momento", momento_cache_name=DEFAULT_CACHE, momento_request_timeout=5.0
     )
-    return create_backend(config, credential_provider=server.credential_provider())
+    if NEAR_CACHE[0]:
+        config = config.replace(near_cache_items=10_000, near_cache_ttl=60)
+    return config
+
+
+def _live(backend: Any) -> Any:
+    near = getattr(backend, "near", None)
+    if near is not None and near.subscriber is not None:
+        assert near.subscriber.wait_live(10), f"no live subscription: {near.subscriber.last_error}"
+    return backend
+
+
+def _default_momento_backend(server: Any, config: momento_botocore.CacheConfig) -> Backend:
+    """What register() builds for ``config`` with --default-backend=momento."""
+    from momento_botocore.backends.factory import create_backend
+
+    backend = create_backend(
+        _momento_config(config), credential_provider=server.credential_provider()
+    )
+    return _live(backend)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(autouse=True)
@@ -367,14 +396,15 @@ def _default_backend(
         registration, "create_backend", lambda config: _default_momento_backend(server, config)
     )
 
-    def momento_async_backend(config: momento_botocore.CacheConfig, **_: Any) -> Any:
+    def momento_async_backend(config: momento_botocore.CacheConfig, **options: Any) -> Any:
         from momento_botocore.backends.factory import create_async_backend
-        from momento_botocore.testing import DEFAULT_CACHE
 
-        config = config.replace(
-            backend="momento", momento_cache_name=DEFAULT_CACHE, momento_request_timeout=5.0
+        backend = create_async_backend(
+            _momento_config(config),
+            credential_provider=server.credential_provider(),
+            shared_near=options.get("shared_near"),
         )
-        return create_async_backend(config, credential_provider=server.credential_provider())
+        return _live(backend)
 
     monkeypatch.setattr(registration, "create_async_backend", momento_async_backend)
     yield

@@ -12,7 +12,6 @@ from momento_botocore.backends.near import (
     NearStore,
     decode_message,
     encode_keys,
-    table_of,
 )
 
 
@@ -152,10 +151,3 @@ def test_messages_carry_every_key_in_bounded_pieces() -> None:
     assert decode_message(b"mbi1*") is None  # empty every near cache
     assert decode_message(b"something else") is None
     assert decode_message(b'mbi1["a", 1]') is None
-
-
-def test_table_of_reads_the_table_from_every_kind_of_key() -> None:
-    assert table_of("p:mbc2:123456789012:us-east-1:orders:abc") == "orders"
-    assert table_of("mbg2:123456789012:us-east-1:orders:P:xyz") == "orders"
-    assert table_of("mbq2:123456789012:us-east-1:t.1:digest") == "t.1"
-    assert table_of("momento-botocore:doctor:1") == ""

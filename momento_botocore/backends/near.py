@@ -42,6 +42,7 @@ from momento_botocore.backends.base import (
     bulk_incr,
     bulk_set,
 )
+from momento_botocore.core.entries import encode_tombstone
 from momento_botocore.counters import STATS, Stats
 
 logger = logging.getLogger("momento_botocore.near")
@@ -49,6 +50,9 @@ logger = logging.getLogger("momento_botocore.near")
 #: What ``stats()`` files the near cache's process-wide counters under: no DynamoDB
 #: table can have this name.
 NEAR_STATS = "(near cache)"
+#: Not held near: a tombstone (or a generation's "written lately" marker) means what
+#: it means only until its short TTL ends, which a near copy would outlive.
+_TOMBSTONE = encode_tombstone()
 _MESSAGE = b"mbi1"
 _FLUSH_ALL = _MESSAGE + b"*"
 #: Largest message published (the keys are split over several messages).
@@ -56,17 +60,6 @@ MAX_MESSAGE_BYTES = 4096
 #: Keys waiting to be published (after failures) before they are replaced by one
 #: message that empties every near cache.
 MAX_PENDING_KEYS = 10_000
-_TAGS = ("mbc2:", "mbg2:", "mbq2:")
-
-
-def table_of(key: str) -> str:
-    """The table a cache key belongs to (``""`` for a key of no table)."""
-    for tag in _TAGS:
-        at = key.find(tag)
-        if at >= 0:
-            parts = key[at + len(tag) :].split(":", 3)
-            return parts[2] if len(parts) > 2 else ""
-    return ""
 
 
 # Messages -----------------------------------------------------------------------------
@@ -443,9 +436,9 @@ class Subscriber:
             self._store.flush(live=True)
             self._stats.add(NEAR_STATS, "flushes")
             return
-        if self._store.invalidate(keys):
-            for key in keys:
-                self._stats.add(table_of(key) or NEAR_STATS, "near_evictions")
+        evicted = self._store.invalidate(keys)
+        if evicted:
+            self._stats.add(NEAR_STATS, "evictions", evicted)
 
     def _lost(self, error: BaseException | None) -> None:
         was_live = self._store.live
@@ -502,7 +495,7 @@ class NearCache:
             return None, None
         value = store.get(key)
         if value is not None:
-            self.stats.add(table_of(key) or NEAR_STATS, "near_hits")
+            self.stats.add(NEAR_STATS, "near_hits")
             return value, None
         return None, store.token()
 
@@ -510,7 +503,8 @@ class NearCache:
         if token is None or self.store is None:
             return
         if value is not None:
-            self.store.fill(key, value, token)
+            if value != _TOMBSTONE:
+                self.store.fill(key, value, token)
             return
         with self._misses_lock:
             self._misses[key] = token
@@ -748,8 +742,10 @@ PUBLISH_TIMEOUT = 1.0
 
 
 class MomentoTopic:
-    """A topic of a Momento cache through the SDK's ``TopicClient``: one client for
-    publishing (a short deadline), one for the subscription (a long one)."""
+    """A topic of a Momento cache: published through the SDK's ``TopicClient``,
+    subscribed to over a gRPC channel of its own. The SDK's subscription objects are
+    not iterated: once their stream has ended they spin without ever reporting it
+    (momento 1.29.1, tests/test_local_momento_topics.py)."""
 
     def __init__(self, cache_name: str, topic_name: str, credential_provider: Any) -> None:
         from datetime import timedelta
@@ -758,14 +754,16 @@ class MomentoTopic:
 
         self.cache_name = cache_name
         self.topic_name = topic_name
-        base = TopicConfigurations.Default.v1()
+        self._provider = credential_provider
         self._publisher = TopicClient(
-            base.with_client_timeout(timedelta(seconds=PUBLISH_TIMEOUT)), credential_provider
-        )
-        self._subscriber = TopicClient(
-            base.with_client_timeout(timedelta(seconds=SUBSCRIPTION_LIFETIME)),
+            TopicConfigurations.Default.v1().with_client_timeout(
+                timedelta(seconds=PUBLISH_TIMEOUT)
+            ),
             credential_provider,
         )
+        self._lock = threading.Lock()
+        self._channel: Any = None
+        self._stub: Any = None
 
     def publish(self, value: bytes) -> None:
         from momento.responses import TopicPublish
@@ -775,36 +773,77 @@ class MomentoTopic:
             raise BackendError(f"publish to topic {self.topic_name!r}: {response.message}")
 
     def subscribe(self) -> Subscription:
-        from momento.responses import TopicSubscribe
+        from momento_wire_types import cachepubsub_pb2 as pubsub_pb
 
-        response = self._subscriber.subscribe(self.cache_name, self.topic_name)
-        if not isinstance(response, TopicSubscribe.Subscription):
-            message = getattr(response, "message", response)
-            raise BackendError(f"subscribe to topic {self.topic_name!r}: {message}")
-        return _MomentoSubscription(response)
+        request = pubsub_pb._SubscriptionRequest(cache_name=self.cache_name, topic=self.topic_name)
+        metadata = [("authorization", str(self._provider.auth_token or ""))]
+        call = self._subscription_stub().Subscribe(
+            request, metadata=metadata, timeout=SUBSCRIPTION_LIFETIME
+        )
+        try:
+            first = next(call)  # the service's first message is a heartbeat
+        except Exception as error:
+            call.cancel()
+            raise BackendError(f"subscribe to topic {self.topic_name!r}: {error}") from error
+        if first.WhichOneof("kind") != "heartbeat":
+            call.cancel()
+            raise BackendError(f"subscribe to topic {self.topic_name!r}: no heartbeat first")
+        return _RawSubscription(call)
 
     def close(self) -> None:
         self._publisher.close()
-        self._subscriber.close()
+        with self._lock:
+            channel, self._channel, self._stub = self._channel, None, None
+        if channel is not None:
+            channel.close()
+
+    def _subscription_stub(self) -> Any:
+        with self._lock:
+            if self._stub is None:
+                import grpc
+                from momento_wire_types import cachepubsub_pb2_grpc as pubsub_grpc
+
+                self._channel = _topic_channel(grpc, self._provider)
+                self._stub = pubsub_grpc.PubsubStub(self._channel)  # type: ignore[no-untyped-call]
+            return self._stub
 
 
-class _MomentoSubscription:
-    def __init__(self, subscription: Any) -> None:
-        self._subscription = subscription
+def _topic_channel(grpc: Any, provider: Any) -> Any:
+    """A channel to the endpoint the SDK's topic client uses (TLS on 443), with
+    keepalive pings, so that a connection that dies quietly ends the subscription."""
+    options = [
+        ("grpc.keepalive_time_ms", 5000),
+        ("grpc.keepalive_timeout_ms", 1000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+    if provider.port == 443:
+        return grpc.secure_channel(
+            provider.cache_endpoint, grpc.ssl_channel_credentials(), options=options
+        )
+    return grpc.insecure_channel(f"{provider.cache_endpoint}:{provider.port}", options=options)
+
+
+class _RawSubscription:
+    def __init__(self, call: Any) -> None:
+        self._call = call
 
     def __iter__(self) -> Iterator[tuple[int, int, bytes]]:
-        from momento.responses import TopicSubscriptionItem
-
-        for item in self._subscription:
-            if isinstance(item, TopicSubscriptionItem.Binary):
-                yield item.sequence_page, item.sequence_number, item.value
-            elif isinstance(item, TopicSubscriptionItem.Text):
-                yield item.sequence_page, item.sequence_number, item.value.encode()
-            else:
-                raise BackendError(f"subscription lost: {getattr(item, 'message', item)}")
+        for message in self._call:  # raises grpc.RpcError when the stream ends
+            kind = message.WhichOneof("kind")
+            if kind == "item":
+                item = message.item
+                value = item.value
+                data = value.binary if value.WhichOneof("kind") == "binary" else value.text
+                raw = data.encode() if isinstance(data, str) else bytes(data)
+                yield item.sequence_page, item.topic_sequence_number, raw
+            elif kind == "discontinuity":  # messages were lost: empty the store
+                gap = message.discontinuity
+                yield gap.new_sequence_page, gap.new_topic_sequence - 1, _FLUSH_ALL
+        raise BackendError("the subscription's stream ended")
 
     def close(self) -> None:
-        self._subscription.unsubscribe()
+        self._call.cancel()
 
 
 def near_cache_for(config: Any, credential_provider: Any = None) -> NearCache | None:
