@@ -8,11 +8,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 
+import pytest
+
 from momento_botocore.backends.base import Backend, BackendError
 from momento_botocore.backends.factory import create_backend
 from momento_botocore.backends.memory import MemoryBackend
 from momento_botocore.config import CacheConfig
 from momento_botocore.doctor import run
+from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
 
 GOOD = {
     "MOMENTO_BOTOCORE_TTL_SECONDS": "60",
@@ -140,3 +143,42 @@ def test_command_line_exit_code_is_1_when_activation_fails() -> None:
     assert result.returncode == 1
     assert "unknown backend 'valkey'" in result.stdout
     assert "Verdict: PROBLEM" in result.stdout
+
+
+def test_a_near_cache_shows_its_settings_and_a_live_subscription(
+    momento_server: LocalMomentoServer,
+) -> None:
+    environ = {
+        "MOMENTO_BOTOCORE_TTL_SECONDS": "60",
+        "MOMENTO_BOTOCORE_BACKEND": "momento",
+        "MOMENTO_CACHE_NAME": DEFAULT_CACHE,
+        "MOMENTO_ENDPOINT": f"http://{momento_server.host}:{momento_server.port}",
+        "MOMENTO_BOTOCORE_NEAR_CACHE_ITEMS": "500",
+        "MOMENTO_BOTOCORE_NEAR_CACHE_TTL_SECONDS": "2",
+    }
+    code, report = doctor(environ)
+    assert code == 0, report
+    assert "invalidation topic: momento-botocore-invalidations" in report
+    assert "near cache: 500 entries" in report
+    assert "entries live at most 2 s" in report
+    assert "Near cache subscription: live" in report
+
+
+def test_a_subscription_that_never_goes_live_is_a_problem(
+    momento_server: LocalMomentoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from momento_botocore import doctor as doctor_module
+
+    monkeypatch.setattr(doctor_module, "NEAR_WAIT_SECONDS", 0.5)
+    momento_server.fail("Subscribe")
+    environ = {
+        "MOMENTO_BOTOCORE_TTL_SECONDS": "60",
+        "MOMENTO_BOTOCORE_BACKEND": "momento",
+        "MOMENTO_CACHE_NAME": DEFAULT_CACHE,
+        "MOMENTO_ENDPOINT": f"http://{momento_server.host}:{momento_server.port}",
+        "MOMENTO_BOTOCORE_NEAR_CACHE_ITEMS": "500",
+    }
+    code, report = doctor(environ)
+    assert code == 1
+    assert "Near cache subscription: NOT LIVE" in report
+    assert "near cache subscription: reconnecting" in report
