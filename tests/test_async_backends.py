@@ -48,6 +48,7 @@ from momento_botocore.backends.base import (
 from momento_botocore.backends.factory import create_async_backend
 from momento_botocore.backends.momento import MomentoBackend
 from momento_botocore.backends.momento_async import AsyncMomentoBackend
+from momento_botocore.backends.near import AsyncNearCacheBackend
 from momento_botocore.breaker import BreakerState, CircuitBreaker
 from momento_botocore.drivers.aio import ThreadedAsyncBackend
 from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
@@ -643,6 +644,10 @@ def test_the_factory_puts_momento_behind_a_breaker(momento_server: LocalMomentoS
         breaker_failures=3,
         breaker_cooldown=2.5,
     )
+    near = create_async_backend(config, credential_provider=momento_server.credential_provider())
+    assert isinstance(near, AsyncNearCacheBackend)  # publishing invalidations (the default)
+    asyncio.run(near.close())
+    config = config.replace(invalidation_topic="")
     backend = create_async_backend(config, credential_provider=momento_server.credential_provider())
     assert isinstance(backend, AsyncCircuitBreakerBackend)
     assert isinstance(backend.backend, AsyncMomentoBackend)

@@ -25,6 +25,7 @@ from momento_botocore.backends.momento import (
     credential_provider_for,
     sdk_configuration,
 )
+from momento_botocore.backends.near import NearCacheBackend
 from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
 
 
@@ -260,11 +261,17 @@ def test_the_environment_selects_momento_behind_a_breaker(monkeypatch: pytest.Mo
     config = CacheConfig.from_env(environ)
     assert (config.momento_request_timeout, config.breaker_failures) == (0.05, 3)
     backend = create_backend(config)  # builds a client; connects to nothing
-    assert isinstance(backend, CircuitBreakerBackend)
-    assert isinstance(backend.backend, MomentoBackend)
-    assert backend.backend.cache_name == "orders"
-    assert (backend.breaker.failure_threshold, backend.breaker.cooldown) == (3, 2.5)
+    assert isinstance(backend, NearCacheBackend)  # publishing invalidations (the default)
+    assert backend.near.store is None  # no near cache unless asked for
+    breaker = backend.backend
+    assert isinstance(breaker, CircuitBreakerBackend)
+    assert isinstance(breaker.backend, MomentoBackend)
+    assert breaker.backend.cache_name == "orders"
+    assert (breaker.breaker.failure_threshold, breaker.breaker.cooldown) == (3, 2.5)
     backend.close()
+    silent = create_backend(config.replace(invalidation_topic=""))
+    assert isinstance(silent, CircuitBreakerBackend)  # publishing off: nothing in front
+    silent.close()
 
 
 def test_the_factory_accepts_a_credential_provider(momento_server: LocalMomentoServer) -> None:

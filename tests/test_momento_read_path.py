@@ -15,6 +15,7 @@ import momento_botocore
 from momento_botocore import CacheConfig
 from momento_botocore.backends import Backend, CircuitBreakerBackend
 from momento_botocore.backends.factory import create_backend
+from momento_botocore.backends.near import NearCacheBackend
 from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
 
 
@@ -41,7 +42,8 @@ def test_register_from_configuration_reads_through_momento(
 ) -> None:
     config = CacheConfig(ttl=60, backend="momento", momento_cache_name=DEFAULT_CACHE)
     backend = create_backend(config, credential_provider=momento_server.credential_provider())
-    assert isinstance(backend, CircuitBreakerBackend)
+    assert isinstance(backend, NearCacheBackend)  # publishing invalidations (the default)
+    assert isinstance(backend.backend, CircuitBreakerBackend)
     client = cached_client(endpoint, backend)
     sent = RequestCounter(client, "GetItem")
     for _ in range(3):

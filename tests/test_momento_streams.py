@@ -3,6 +3,7 @@ records reported for retry when Momento is down or the breaker is open."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import grpc
@@ -13,6 +14,7 @@ import momento_botocore
 from momento_botocore import CacheConfig
 from momento_botocore.backends import CircuitBreakerBackend
 from momento_botocore.backends.factory import create_backend
+from momento_botocore.backends.near import NearCacheBackend
 from momento_botocore.core.entries import EntryKind, decode
 from momento_botocore.core.keys import cache_key
 from momento_botocore.streams import make_handler
@@ -31,9 +33,11 @@ OLD = {"pk": {"S": "a"}, "v": {"N": "1"}}
 NEW = {"pk": {"S": "a"}, "v": {"N": "2"}}
 
 
-def momento_backend(server: LocalMomentoServer) -> CircuitBreakerBackend:
+def momento_backend(server: LocalMomentoServer) -> Any:
+    """What the Lambda builds: Momento behind a breaker, publishing invalidations."""
     backend = create_backend(CONFIG, credential_provider=server.credential_provider())
-    assert isinstance(backend, CircuitBreakerBackend)
+    assert isinstance(backend, NearCacheBackend)
+    assert isinstance(backend.backend, CircuitBreakerBackend)
     return backend
 
 
@@ -82,4 +86,24 @@ def test_records_are_reported_for_retry_while_momento_fails(
     assert handler(lambda_event(third)) == failures(third)
     assert momento_server.calls("Set") == calls
     assert stored_kind(momento_server) is None
+    backend.close()
+
+
+def test_a_batch_waits_for_its_publishes_but_not_for_a_failing_topic(
+    momento_server: LocalMomentoServer,
+) -> None:
+    """A frozen Lambda container publishes nothing: the handler returns once the batch's
+    invalidations are published, and at once (they are retried) when publishing fails."""
+    backend = momento_backend(momento_server)
+    handler = make_handler(CONFIG, backend=backend)
+    momento_server.delay("Publish", seconds=0.3, times=1)
+    handler(lambda_event(lambda_record("MODIFY", KEYS, old=OLD, new=NEW)))
+    assert backend.near.publisher.wait_idle(0)  # published before the handler returned
+    momento_server.fail("Publish")
+    started = time.monotonic()
+    handler(lambda_event(lambda_record("MODIFY", KEYS, old=OLD, new=NEW)))
+    assert time.monotonic() - started < 1.5  # not the 2 s a slow topic may take
+    assert not backend.near.publisher.wait_idle(0)  # still waiting to be published
+    momento_server.clear_faults()
+    assert backend.near.publisher.wait_idle(5)  # and retried
     backend.close()

@@ -261,6 +261,7 @@ class Publisher:
         self._flush_all = False
         self._closed = False
         self._busy = False
+        self._failures = 0
         self._thread = threading.Thread(
             target=self._run, name="momento-botocore-publisher", daemon=True
         )
@@ -276,13 +277,15 @@ class Publisher:
                 self._flush_all = True
             self._condition.notify()
 
-    def wait_idle(self, timeout: float = 5.0) -> bool:
-        """True once nothing is waiting (tests, close)."""
+    def wait_idle(self, timeout: float = 5.0, *, until_failure: bool = False) -> bool:
+        """True once nothing is waiting; False after ``timeout`` seconds, or (with
+        ``until_failure``) as soon as a publish fails: it is retried in the background."""
         deadline = time.monotonic() + timeout
         with self._condition:
+            failures = self._failures
             while self._keys or self._flush_all or self._busy:
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if left <= 0 or (until_failure and self._failures != failures):
                     return False
                 self._condition.wait(left)
         return True
@@ -311,6 +314,7 @@ class Publisher:
             sent = self._send(messages)
             with self._condition:
                 self._busy = False
+                self._failures += sent < len(messages)
                 if sent < len(messages):  # back to the front of the queue, in order
                     if flush_all:
                         self._flush_all = True
@@ -623,9 +627,10 @@ class NearCacheBackend:
 
     def wait_published(self, timeout: float = 2.0) -> bool:
         """True once every invalidation so far is published (a Lambda returns only
-        then: a frozen container publishes nothing)."""
+        then: a frozen container publishes nothing); False at once when a publish
+        fails (it is retried), or after ``timeout`` seconds."""
         publisher = self.near.publisher
-        return publisher is None or publisher.wait_idle(timeout)
+        return publisher is None or publisher.wait_idle(timeout, until_failure=True)
 
     def close(self) -> None:
         try:
