@@ -25,6 +25,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "breakdown": ("where a hit's extra microseconds go", "hit:run_breakdown"),
     "miss": ("miss that fills vs uncached GetItem (moto server)", "miss:run"),
     "momento": ("hit via the Momento SDK vs memory hit", "momento_sdk:run"),
+    "near_hit": (
+        "GetItem hit from the near cache vs memory and Momento hits; its write cost and push",
+        "near_hit:run",
+    ),
     "batch": ("BatchGetItem of 100 hits vs one GetItem hit", "batch:run"),
     "invalidator": ("stream records/s through the handler", "invalidator:run"),
     "workload": ("Zipf workload: hit rate and stale reads, 3 modes", "staleness:run"),
