@@ -21,6 +21,12 @@ class Stats:
                 counters = self._tables[table] = dict.fromkeys(COUNTERS, 0)
             counters[counter] = counters.get(counter, 0) + amount
 
+    def tally(self, section: str, counter: str, amount: int = 1) -> None:
+        """Count under a section that is not a table (no table counters made for it)."""
+        with self._lock:
+            counters = self._tables.setdefault(section, {})
+            counters[counter] = counters.get(counter, 0) + amount
+
     def snapshot(self) -> dict[str, dict[str, int]]:
         with self._lock:
             return {table: dict(counters) for table, counters in self._tables.items()}

@@ -337,10 +337,10 @@ class Publisher:
             try:
                 self._topic.publish(message)
             except Exception as error:
-                self._stats.add(NEAR_STATS, "publish_failures")
+                self._stats.tally(NEAR_STATS, "publish_failures")
                 logger.warning("momento-botocore: publishing invalidations failed: %s", error)
                 return number
-            self._stats.add(NEAR_STATS, "publishes")
+            self._stats.tally(NEAR_STATS, "publishes")
         return len(messages)
 
 
@@ -427,7 +427,7 @@ class Subscriber:
             for page, number, value in subscription:
                 if last is not None and (page != last[0] or number != last[1] + 1):
                     self._store.flush(live=True)  # messages were lost: forget everything
-                    self._stats.add(NEAR_STATS, "flushes")
+                    self._stats.tally(NEAR_STATS, "flushes")
                 last = (page, number)
                 self._apply(value)
         except Exception as error:
@@ -438,11 +438,11 @@ class Subscriber:
         keys = decode_message(value)
         if keys is None:
             self._store.flush(live=True)
-            self._stats.add(NEAR_STATS, "flushes")
+            self._stats.tally(NEAR_STATS, "flushes")
             return
         evicted = self._store.invalidate(keys)
         if evicted:
-            self._stats.add(NEAR_STATS, "evictions", evicted)
+            self._stats.tally(NEAR_STATS, "evictions", evicted)
 
     def _lost(self, error: BaseException | None) -> None:
         was_live = self._store.live
@@ -450,7 +450,7 @@ class Subscriber:
         self.state = "reconnecting"
         self.last_error = None if error is None else f"{type(error).__name__}: {error}"
         if was_live:
-            self._stats.add(NEAR_STATS, "flushes")
+            self._stats.tally(NEAR_STATS, "flushes")
             logger.warning(
                 "momento-botocore: near cache subscription lost (%s): emptied, not used "
                 "until it is live again",
@@ -499,7 +499,7 @@ class NearCache:
             return None, None
         value = store.get(key)
         if value is not None:
-            self.stats.add(NEAR_STATS, "near_hits")
+            self.stats.tally(NEAR_STATS, "near_hits")
             return value, None
         return None, store.token()
 
