@@ -19,6 +19,7 @@ from conftest import ACCOUNT, REGION, create_table
 
 import momento_botocore
 from momento_botocore.backends.factory import create_backend
+from momento_botocore.backends.momento_topics import near_cache_for
 from momento_botocore.backends.near import NEAR_STATS, NearCacheBackend
 from momento_botocore.config import CacheConfig
 from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
@@ -47,9 +48,16 @@ def make_backend(momento_server: LocalMomentoServer) -> Iterator[Callable[..., A
     made: list[Any] = []
 
     def make(**changes: Any) -> Any:
+        """A backend as create_backend builds it, with a near cache of its own (as in
+        another process: one process shares one near cache per cache and topic)."""
+        config = near_config(**changes)
+        provider = momento_server.credential_provider()
         backend = create_backend(
-            near_config(**changes), credential_provider=momento_server.credential_provider()
+            config.replace(invalidation_topic="", near_cache_items=0), credential_provider=provider
         )
+        near = near_cache_for(config, provider, shared=False)
+        if near is not None:
+            backend = NearCacheBackend(backend, near)
         made.append(backend)
         near = getattr(backend, "near", None)
         if near is not None and near.subscriber is not None:
@@ -248,6 +256,30 @@ def test_near_entries_live_at_most_the_near_ttl_when_nothing_is_pushed(
 
 
 @pytest.mark.cache_free(reason="builds backends, reads and writes nothing")
+def test_one_process_shares_one_near_cache_per_cache_and_topic(
+    momento_server: LocalMomentoServer,
+) -> None:
+    """Two registrations of one configuration (or a sync and an async backend) share one
+    store and one subscription; it stops with the last of them."""
+    provider = momento_server.credential_provider()
+    first = create_backend(near_config(), credential_provider=provider)
+    second = create_backend(near_config(), credential_provider=provider)
+    other = create_backend(near_config(near_cache_items=5), credential_provider=provider)
+    assert first.near is second.near
+    assert other.near is not first.near
+    assert first.near.subscriber.wait_live(5)
+    assert other.near.subscriber.wait_live(5)
+    assert momento_server.subscriptions(TOPIC, cache=DEFAULT_CACHE) == 2
+    first.close()
+    assert not second.near.closed
+    second.close()
+    assert second.near.closed
+    other.close()
+    third = create_backend(near_config(), credential_provider=provider)
+    assert third.near is not first.near  # a closed one is not handed out again
+    third.close()
+
+
 def test_publishing_only_keeps_no_store(make_backend: Callable[..., Any]) -> None:
     writer = make_backend(near_cache_items=0)
     assert isinstance(writer, NearCacheBackend)

@@ -74,7 +74,7 @@ def create_async_backend(
 
 
 def _near_cache(config: CacheConfig, credential_provider: Any) -> Any:
-    from momento_botocore.backends.near import near_cache_for
+    from momento_botocore.backends.momento_topics import near_cache_for
 
     return near_cache_for(config, credential_provider)
 
