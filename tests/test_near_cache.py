@@ -127,6 +127,20 @@ def test_every_kind_of_write_is_pushed(make_backend: Callable[..., Any]) -> None
     )
 
 
+def test_get_many_serves_near_hits_and_looks_the_rest_up(
+    make_backend: Callable[..., Any], momento_server: LocalMomentoServer
+) -> None:
+    backend = make_backend()
+    backend.set_many([("a", b"1", 60), ("b", b"2", 60)])
+    assert backend.get("a") == b"1"  # held near
+    before = momento_server.calls("GetBatch") + momento_server.calls("Get")
+    assert backend.get_many(["a", "b", "c"]) == [b"1", b"2", None]
+    assert momento_server.calls("GetBatch") + momento_server.calls("Get") == before + 1
+    assert backend.near.store.get("b") == b"2"  # filled from the lookup
+    assert backend.get_many(["a", "b"]) == [b"1", b"2"]  # both near: no call
+    assert momento_server.calls("GetBatch") + momento_server.calls("Get") == before + 1
+
+
 def test_an_own_write_evicts_at_once(make_backend: Callable[..., Any]) -> None:
     backend = make_backend()
     backend.set("k", b"v1", 60)

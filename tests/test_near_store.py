@@ -141,13 +141,16 @@ def test_fills_and_invalidations_race_without_a_stale_entry(clock: Clock) -> Non
     assert errors == []
 
 
-def test_messages_carry_every_key_in_bounded_pieces() -> None:
+def test_messages_carry_every_key_and_their_sender_in_bounded_pieces() -> None:
     keys = [f"mbc2:123456789012:us-east-1:orders:{n:060d}" for n in range(300)]
-    messages = encode_keys(keys)
+    messages = encode_keys(keys, "0123456789abcdef")
     assert len(messages) > 1
     assert all(len(message) <= MAX_MESSAGE_BYTES for message in messages)
-    decoded = [key for message in messages for key in decode_message(message) or []]
-    assert decoded == keys
+    decoded = [decode_message(message) for message in messages]
+    assert {found[0] for found in decoded if found} == {"0123456789abcdef"}
+    assert [key for found in decoded if found for key in found[1]] == keys
     assert decode_message(b"mbi1*") is None  # empty every near cache
     assert decode_message(b"something else") is None
-    assert decode_message(b'mbi1["a", 1]') is None
+    assert decode_message(b'mbi10000000000000000["a", 1]') is None
+    with pytest.raises(ValueError, match="sender"):
+        encode_keys(keys, "short")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -65,40 +66,51 @@ MAX_PENDING_KEYS = 10_000
 # Messages -----------------------------------------------------------------------------
 
 
-def encode_keys(keys: Sequence[str]) -> list[bytes]:
-    """The messages that name ``keys``: JSON lists of at most MAX_MESSAGE_BYTES each."""
+#: A message: the tag, its publisher's id (16 hex digits: a process skips its own
+#: messages, whose keys it evicted when it wrote them), then the keys as a JSON list.
+_SENDER_LENGTH = 16
+NO_SENDER = "0" * _SENDER_LENGTH
+
+
+def encode_keys(keys: Sequence[str], sender: str = NO_SENDER) -> list[bytes]:
+    """The messages that name ``keys``, at most MAX_MESSAGE_BYTES each."""
+    if len(sender) != _SENDER_LENGTH:
+        raise ValueError(f"a sender id is {_SENDER_LENGTH} characters")
+    head = _MESSAGE + sender.encode()
     messages: list[bytes] = []
     batch: list[str] = []
-    size = len(_MESSAGE) + 2
+    size = len(head) + 2
     for key in keys:
         cost = len(json.dumps(key, ensure_ascii=False).encode()) + 1
         if batch and size + cost > MAX_MESSAGE_BYTES:
-            messages.append(_message(batch))
-            batch, size = [], len(_MESSAGE) + 2
+            messages.append(_message(head, batch))
+            batch, size = [], len(head) + 2
         batch.append(key)
         size += cost
     if batch:
-        messages.append(_message(batch))
+        messages.append(_message(head, batch))
     return messages
 
 
-def _message(keys: list[str]) -> bytes:
-    return _MESSAGE + json.dumps(keys, ensure_ascii=False, separators=(",", ":")).encode()
+def _message(head: bytes, keys: list[str]) -> bytes:
+    return head + json.dumps(keys, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def decode_message(value: bytes | str) -> list[str] | None:
-    """The keys a message names; None for "empty every near cache" and for anything
-    that is not one of our messages (an unknown message could name any key)."""
+def decode_message(value: bytes | str) -> tuple[str, list[str]] | None:
+    """(its publisher's id, the keys) of a message; None for "empty every near cache"
+    and for anything that is not one of our messages (it could mean any key)."""
     raw = value.encode() if isinstance(value, str) else value
     if not raw.startswith(_MESSAGE) or raw == _FLUSH_ALL:
         return None
+    body = raw[len(_MESSAGE) :]
     try:
-        keys = json.loads(raw[len(_MESSAGE) :])
+        sender = body[:_SENDER_LENGTH].decode("ascii")
+        keys = json.loads(body[_SENDER_LENGTH:])
     except (ValueError, UnicodeDecodeError):
         return None
     if type(keys) is not list or not all(type(key) is str for key in keys):
         return None
-    return keys
+    return sender, keys
 
 
 # The store ------------------------------------------------------------------------------
@@ -252,8 +264,16 @@ class Publisher:
     publish is retried (1 s apart at most) and never silently dropped: past
     MAX_PENDING_KEYS keys, one message that empties every near cache replaces them."""
 
-    def __init__(self, topic: Topic, *, stats: Stats = STATS, retry_delay: float = 0.1) -> None:
+    def __init__(
+        self,
+        topic: Topic,
+        *,
+        stats: Stats = STATS,
+        retry_delay: float = 0.1,
+        sender: str = NO_SENDER,
+    ) -> None:
         self._topic = topic
+        self._sender = sender
         self._stats = stats
         self._retry_delay = retry_delay
         self._condition = threading.Condition()
@@ -310,7 +330,7 @@ class Publisher:
                 self._flush_all = False
                 self._keys.clear()
                 self._busy = True
-            messages = [_FLUSH_ALL] if flush_all else encode_keys(keys)
+            messages = [_FLUSH_ALL] if flush_all else encode_keys(keys, self._sender)
             sent = self._send(messages)
             with self._condition:
                 self._busy = False
@@ -357,9 +377,11 @@ class Subscriber:
         stats: Stats = STATS,
         retry_delay: float = 0.2,
         max_retry_delay: float = 5.0,
+        sender: str | None = None,
     ) -> None:
         self._topic = topic
         self._store = store
+        self._sender = sender  # its own messages are skipped
         self._stats = stats
         self._retry_delay = retry_delay
         self._max_retry_delay = max_retry_delay
@@ -435,10 +457,13 @@ class Subscriber:
         return None
 
     def _apply(self, value: bytes) -> None:
-        keys = decode_message(value)
-        if keys is None:
+        message = decode_message(value)
+        if message is None:
             self._store.flush(live=True)
             self._stats.tally(NEAR_STATS, "flushes")
+            return
+        sender, keys = message
+        if sender == self._sender:  # evicted when this process wrote them
             return
         evicted = self._store.invalidate(keys)
         if evicted:
@@ -477,8 +502,12 @@ class NearCache:
         self.topic = topic
         self.store = store
         self.stats = stats
-        self.publisher = Publisher(topic, stats=stats) if publish else None
-        self.subscriber = Subscriber(topic, store, stats=stats) if store is not None else None
+        #: This near cache's id in its messages.
+        self.sender = secrets.token_hex(_SENDER_LENGTH // 2)
+        self.publisher = Publisher(topic, stats=stats, sender=self.sender) if publish else None
+        self.subscriber = (
+            Subscriber(topic, store, stats=stats, sender=self.sender) if store is not None else None
+        )
         self._closed = False
         self._users = 1
         self._users_lock = threading.Lock()
@@ -519,6 +548,34 @@ class NearCache:
             self._misses.move_to_end(key)
             if len(self._misses) > self.store.max_items:
                 self._misses.popitem(last=False)
+
+    def before_lookups(
+        self, keys: Sequence[str]
+    ) -> tuple[list[tuple[bytes | None, Token | None]], list[str]]:
+        """:meth:`before_lookup` of each key, and the keys to look up in Momento."""
+        found = [self.before_lookup(key) for key in keys]
+        missing = [key for key, (value, _) in zip(keys, found, strict=True) if value is None]
+        return found, missing
+
+    def after_lookups(
+        self,
+        keys: Sequence[str],
+        found: list[tuple[bytes | None, Token | None]],
+        missing: list[str],
+        looked_up: Sequence[bytes | None],
+    ) -> list[bytes | None]:
+        """The values of ``keys``: near hits, and what Momento answered for ``missing``
+        (:meth:`after_lookup` of each)."""
+        if len(looked_up) != len(missing):
+            raise BackendError(f"get_many gave {len(looked_up)} values for {len(missing)} keys")
+        answers = iter(looked_up)
+        values: list[bytes | None] = []
+        for key, (value, token) in zip(keys, found, strict=True):
+            if value is None:
+                value = next(answers)
+                self.after_lookup(key, value, token)
+            values.append(value)
+        return values
 
     def added(self, key: str, value: bytes) -> None:
         """The shared cache took ``value`` for ``key`` (add-if-absent): hold it here
@@ -587,22 +644,12 @@ class NearCacheBackend:
         return value
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        found = [self.near.before_lookup(key) for key in keys]
-        missing = [key for key, (value, _) in zip(keys, found, strict=True) if value is None]
+        found, missing = self.near.before_lookups(keys)
         if not missing:
             return [value for value, _ in found]
         many = getattr(self.backend, "get_many", None)
         looked_up = many(missing) if many is not None else [self.backend.get(k) for k in missing]
-        if len(looked_up) != len(missing):
-            raise BackendError(f"get_many gave {len(looked_up)} values for {len(missing)} keys")
-        answers = iter(looked_up)
-        values: list[bytes | None] = []
-        for key, (value, token) in zip(keys, found, strict=True):
-            if value is None:
-                value = next(answers)
-                self.near.after_lookup(key, value, token)
-            values.append(value)
-        return values
+        return self.near.after_lookups(keys, found, missing, looked_up)
 
     def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
         stored = self.backend.add(key, value, ttl_seconds)
@@ -685,21 +732,11 @@ class AsyncNearCacheBackend:
         return value
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        found = [self.near.before_lookup(key) for key in keys]
-        missing = [key for key, (value, _) in zip(keys, found, strict=True) if value is None]
+        found, missing = self.near.before_lookups(keys)
         if not missing:
             return [value for value, _ in found]
         looked_up = await self.backend.get_many(missing)
-        if len(looked_up) != len(missing):
-            raise BackendError(f"get_many gave {len(looked_up)} values for {len(missing)} keys")
-        answers = iter(looked_up)
-        values: list[bytes | None] = []
-        for key, (value, token) in zip(keys, found, strict=True):
-            if value is None:
-                value = next(answers)
-                self.near.after_lookup(key, value, token)
-            values.append(value)
-        return values
+        return self.near.after_lookups(keys, found, missing, looked_up)
 
     async def add(self, key: str, value: bytes, ttl_seconds: float) -> bool:
         stored = await self.backend.add(key, value, ttl_seconds)
