@@ -145,18 +145,21 @@ def test_command_line_exit_code_is_1_when_activation_fails() -> None:
     assert "Verdict: PROBLEM" in result.stdout
 
 
-def test_a_near_cache_shows_its_settings_and_a_live_subscription(
-    momento_server: LocalMomentoServer,
-) -> None:
-    environ = {
+def near_cache_environment(server: LocalMomentoServer) -> dict[str, str]:
+    return {
         "MOMENTO_BOTOCORE_TTL_SECONDS": "60",
         "MOMENTO_BOTOCORE_BACKEND": "momento",
         "MOMENTO_CACHE_NAME": DEFAULT_CACHE,
-        "MOMENTO_ENDPOINT": f"http://{momento_server.host}:{momento_server.port}",
+        "MOMENTO_ENDPOINT": f"http://{server.host}:{server.port}",
         "MOMENTO_BOTOCORE_NEAR_CACHE_ITEMS": "500",
-        "MOMENTO_BOTOCORE_NEAR_CACHE_TTL_SECONDS": "2",
     }
-    code, report = doctor(environ)
+
+
+def test_a_near_cache_shows_its_settings_and_a_live_subscription(
+    momento_server: LocalMomentoServer,
+) -> None:
+    environ = near_cache_environment(momento_server)
+    code, report = doctor({**environ, "MOMENTO_BOTOCORE_NEAR_CACHE_TTL_SECONDS": "2"})
     assert code == 0, report
     assert "invalidation topic: momento-botocore-invalidations" in report
     assert "near cache: 500 entries" in report
@@ -171,14 +174,7 @@ def test_a_subscription_that_never_goes_live_is_a_problem(
 
     monkeypatch.setattr(doctor_module, "NEAR_WAIT_SECONDS", 0.5)
     momento_server.fail("Subscribe")
-    environ = {
-        "MOMENTO_BOTOCORE_TTL_SECONDS": "60",
-        "MOMENTO_BOTOCORE_BACKEND": "momento",
-        "MOMENTO_CACHE_NAME": DEFAULT_CACHE,
-        "MOMENTO_ENDPOINT": f"http://{momento_server.host}:{momento_server.port}",
-        "MOMENTO_BOTOCORE_NEAR_CACHE_ITEMS": "500",
-    }
-    code, report = doctor(environ)
+    code, report = doctor(near_cache_environment(momento_server))
     assert code == 1
     assert "Near cache subscription: NOT LIVE" in report
     assert "near cache subscription: reconnecting" in report
