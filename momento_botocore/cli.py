@@ -48,15 +48,27 @@ def _add_demo_parser(commands: Any) -> None:
     demo.add_argument(
         "--out", default="demo-output", help="folder for the plot (default: %(default)s)"
     )
+    demo.add_argument(
+        "--near-cache",
+        action="store_true",
+        help="the near cache instead, offline: a local Momento server in a process of its "
+        "own, the reader on Momento with a near cache kept fresh by the tailer's pushes, "
+        "beside Momento alone and no cache",
+    )
     demo.set_defaults(func=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from momento_botocore.demo import run_demo
-
     if args.items < 1 or args.seconds <= 0:
         print("momento-botocore demo: --items and --seconds must be positive", file=sys.stderr)
         return 2
+    if args.near_cache:
+        from momento_botocore.demo.near import run_near_demo
+
+        run_near_demo(items=args.items, seconds=args.seconds, out_dir=args.out)
+        return 0
+    from momento_botocore.demo import run_demo
+
     run_demo(items=args.items, seconds=args.seconds, out_dir=args.out)
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,57 @@ def test_demo_runs_small_and_ends_with_its_table(tmp_path: Path) -> None:
         assert f"plot: {result.plot}" in text
     else:
         assert "plot: not written" in text
+
+
+def _cells(text: str, label: str) -> list[str]:
+    """The cells of the table's row ``label`` (exactly: "Momento" is not "Momento hits")."""
+    pattern = re.compile(rf"^\s+{re.escape(label)}\s+(?=\d)(.*)$")
+    (row,) = (
+        found.group(1).split() for line in text.splitlines() if (found := pattern.match(line))
+    )
+    return row
+
+
+def test_demo_near_cache_mode_runs_small_with_no_read_behind_a_push(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["demo", "--near-cache", "--items", "40", "--seconds", "3", "--out", str(tmp_path)])
+        == 0
+    )
+    text = capsys.readouterr().out
+
+    header = ["reads", "hit", "rate", "near", "hits", "p50", "ms", "p99", "ms", "p99.9", "ms"]
+    header += ["stale", "reads", "behind", "push"]
+    assert header in [line.split() for line in text.splitlines()]
+    uncached, momento, near = (
+        _cells(text, label) for label in ("without cache", "Momento", "Momento + near")
+    )
+    assert uncached[1:3] == ["-", "-"]
+    assert uncached[-1] == "-"
+    assert momento[2] == "-"  # no near cache there
+    reads = int(near[0])
+    assert reads > 0
+    assert int(momento[0]) == int(uncached[0]) == reads  # side by side: a read each per tick
+    near_hits, shared_hits, misses = (
+        int(_cells(text, label)[0]) for label in ("near hits", "Momento hits", "misses")
+    )
+    assert near_hits + shared_hits + misses == reads
+    assert near_hits > 0
+    assert near[2] == f"{near_hits / reads:.1%}"
+    counters = re.search(r'stats\(\)\["\(near cache\)"\] over the run: (.*)', text)
+    assert counters is not None
+    near_stats = dict(part.rsplit(" ", 1) for part in counters.group(1).split(", "))
+    assert int(near_stats["near_hits"]) == near_hits  # the reader's count and stats() agree
+    assert int(near_stats["evictions"]) > 0, "no push reached the reader's near cache"
+    assert int(near_stats["publishes"]) == 0  # the reader only reads: the tailer publishes
+    # No read older than a refresh the tailer had written to Momento and published 1 s
+    # before it: a push's delivery is the only allowance (the stream's lag is not in it,
+    # so a loaded machine cannot make it fail; "stale reads", against the writer's
+    # acknowledgements, includes moto's stream lag and is only reported).
+    assert momento[-1] == "0"
+    assert near[-1] == "0", text
+    assert "behind push (" not in text
 
 
 def test_bench_writes_json_markdown_and_figures_with_ratios(tmp_path: Path) -> None:

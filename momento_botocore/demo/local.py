@@ -1,4 +1,5 @@
-"""Local stand-ins used by the demo and the benchmarks: moto's server, sessions, tables."""
+"""Local stand-ins used by the demo and the benchmarks: moto's server, the local Momento
+server, sessions, tables."""
 
 from __future__ import annotations
 
@@ -103,6 +104,69 @@ def _serve_moto(conn: Connection, stop: Any) -> None:
         conn.close()
         return
     conn.send(("endpoint", _endpoint(server)))
+    conn.close()
+    stop.wait()
+    server.stop()
+
+
+_NEEDS_MOMENTO_SERVER = (
+    "this needs the local Momento server's grpcio and momento-wire-types: "
+    "pip install 'momento-botocore[testing]'"
+)
+
+
+class MomentoProcess:
+    """The local Momento-protocol server (:mod:`momento_botocore.testing`) in a process
+    of its own, on a free loopback port, with its default cache: the cache calls and
+    Topics, reached in plaintext with no API key at :attr:`endpoint` (``http://HOST:PORT``,
+    as ``momento_endpoint`` and ``MOMENTO_ENDPOINT`` take it)."""
+
+    def __init__(self, timeout: float = 120.0) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        receiver, sender = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_serve_momento, args=(sender, self._stop), name="momento-server", daemon=True
+        )
+        self._process.start()
+        sender.close()
+        try:
+            if not receiver.poll(timeout):
+                raise RuntimeError(f"the local Momento server did not start in {timeout:g} s")
+            kind, text, cache_name = receiver.recv()
+        except EOFError:
+            kind, text, cache_name = "error", "its process ended", ""
+        finally:
+            receiver.close()
+        if kind != "endpoint":
+            self.stop()
+            if text == _NEEDS_MOMENTO_SERVER:
+                raise SystemExit(text)
+            raise RuntimeError(f"the local Momento server did not start: {text}")
+        self.endpoint: str = text
+        self.cache_name: str = cache_name
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._process.join(timeout=30)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+
+def _serve_momento(conn: Connection, stop: Any) -> None:
+    try:
+        try:
+            from momento_botocore.testing import DEFAULT_CACHE, LocalMomentoServer
+        except ImportError:
+            raise SystemExit(_NEEDS_MOMENTO_SERVER) from None
+        server = LocalMomentoServer("127.0.0.1", 0, caches=(DEFAULT_CACHE,))
+        server.start()
+    except BaseException as error:
+        conn.send(("error", str(error) if isinstance(error, SystemExit) else repr(error), ""))
+        conn.close()
+        return
+    conn.send(("endpoint", f"http://{server.endpoint}", DEFAULT_CACHE))
     conn.close()
     stop.wait()
     server.stop()

@@ -27,7 +27,15 @@ def pyplot() -> Any:
     return plt
 
 
-def demo(uncached: WorkloadRun, cached: WorkloadRun, path: Path) -> Path | None:
+def demo(
+    uncached: WorkloadRun,
+    cached: WorkloadRun,
+    path: Path,
+    *,
+    cached_name: str = "with cache",
+    cached_phrase: str = "with the cache",
+    title: str = "momento-botocore demo: DynamoDB (moto) reads without and with the cache",
+) -> Path | None:
     """Read latency by percentile, the tail stretched out (log scales), without and with
     the cache (and its hits and misses apart); hit rate and stale reads over time."""
     if not available():
@@ -40,9 +48,9 @@ def demo(uncached: WorkloadRun, cached: WorkloadRun, path: Path) -> Path | None:
     stale = figure.add_subplot(grid[1, 1])
     lines = (
         ("without cache", uncached.latencies_ms, "C0", "-"),
-        ("with cache", cached.latencies_ms, "C1", "-"),
-        ("with cache: hits", cached.hit_latencies_ms, "C1", ":"),
-        ("with cache: misses", cached.miss_latencies_ms, "C1", "--"),
+        (cached_name, cached.latencies_ms, "C1", "-"),
+        (f"{cached_name}: hits", cached.hit_latencies_ms, "C1", ":"),
+        (f"{cached_name}: misses", cached.miss_latencies_ms, "C1", "--"),
     )
     deepest = 0.0
     for label, values, color, style in lines:
@@ -60,10 +68,10 @@ def demo(uncached: WorkloadRun, cached: WorkloadRun, path: Path) -> Path | None:
     tail.set_ylabel("GetItem latency (ms)")
     tail.legend(fontsize="small", loc="upper left")
     tail.grid(alpha=0.3, which="both")
-    tail.set_title("momento-botocore demo: DynamoDB (moto) reads without and with the cache")
+    tail.set_title(title)
     times = [b.start for b in cached.buckets]
     rates.plot(times, [b.hit_rate * 100 for b in cached.buckets], marker=".", color="C1")
-    rates.set_ylabel("hit rate with the cache (%)")
+    rates.set_ylabel(f"hit rate {cached_phrase} (%)")
     rates.set_xlabel("seconds into the run")
     rates.set_ylim(0, 100)
     rates.grid(alpha=0.3)
@@ -72,7 +80,7 @@ def demo(uncached: WorkloadRun, cached: WorkloadRun, path: Path) -> Path | None:
     stale.plot(
         times, [b.stale for b in cached.buckets], marker=".", label=f"beyond {spec.grace:g} s"
     )
-    stale.set_ylabel("stale reads with the cache")
+    stale.set_ylabel(f"stale reads {cached_phrase}")
     stale.set_xlabel("seconds into the run")
     stale.set_ylim(bottom=0, top=max(1.0, stale.get_ylim()[1]))
     stale.legend(fontsize="small")

@@ -11,21 +11,32 @@ items are read and written the most. Each write bumps the item's version attribu
   delete (the next read misses and fills);
 * ``refresh``: a stream tailer runs the stream handler as shipped: the new image
   is written to the cache.
+* ``momento`` and ``near``: the Momento backend (the local Momento server, given to
+  :func:`run_modes` as a :class:`MomentoTarget`), without and with a near cache; the
+  stream tailer runs the stream handler as shipped, over the Momento backend, which
+  publishes every refresh's key on the cache's topic (the default): the reader's near
+  cache is kept fresh by push. Each mode has a key prefix of its own in the cache, so
+  that side by side neither fills the other's entries.
 
 Only the reader runs in the calling process, so that its latencies are its own: the
 writer and the stream tailer each run in a process of their own (``spawn``), as they
 would in production, and take no share of the reader's interpreter lock. The memory
 cache lives in the reader's process; the tailer's cache writes reach it over a pipe
 (a stand-in for the network between a tailer and Momento), applied by a thread that
-wakes only for them. Times are ``time.monotonic()``, one clock for every process of
-the machine.
+wakes only for them. In the Momento modes nothing is relayed: the tailer writes to
+Momento, which the reader reads. Times are ``time.monotonic()``, one clock for every
+process of the machine.
 
 A read is *stale* when it returns an older version than the last write
 acknowledged before the read began. Stale reads are counted twice: of any age,
 and beyond the stream-lag allowance ``grace`` (the last write acknowledged
 ``grace`` seconds before the read began), which is what the stream cannot help.
 They are counted after the run, once the writer has said when each write was
-acknowledged.
+acknowledged. In the Momento modes a read is also checked against the tailer: it is
+*behind a push* when it returns an older version than one the tailer had written to
+Momento, and published, ``grace`` seconds before the read began. The stream's lag is
+not in that allowance, only the push's delivery: a near cache that missed a push (it
+keeps an entry at most ``near_cache_ttl``) shows there.
 """
 
 from __future__ import annotations
@@ -49,14 +60,20 @@ from momento_botocore.core.entries import EntryKind, decode
 from momento_botocore.demo.local import ACCOUNT, create_table, new_session, sample_item
 
 TABLE = "workload"
-MODES = ("none", "ttl", "delete", "refresh")
+MODES = ("none", "ttl", "delete", "refresh", "momento", "near")
 LABELS = {
     "none": "no cache",
     "ttl": "TTL only (read-aside)",
     "delete": "stream invalidation (delete)",
     "refresh": "stream refresh (new image)",
+    "momento": "Momento (stream refresh)",
+    "near": "Momento + near cache (stream refresh)",
 }
-STREAM_MODES = frozenset({"delete", "refresh"})
+STREAM_MODES = frozenset({"delete", "refresh", "momento", "near"})
+#: The stream modes whose tailer relays its cache writes to the reader's memory backend.
+RELAYED_MODES = frozenset({"delete", "refresh"})
+#: The stream modes on the Momento backend (a :class:`MomentoTarget`).
+MOMENTO_MODES = frozenset({"momento", "near"})
 
 
 def stream_support_missing() -> str | None:
@@ -79,6 +96,70 @@ class WorkloadSpec:
     bucket: float = 1.0  # seconds per point of the time series
     poll_interval: float = 0.1  # the tailer's
     seed: int = 7
+
+
+@dataclass(frozen=True)
+class MomentoTarget:
+    """Where the Momento modes' cache is: a local Momento server (``http://HOST:PORT``,
+    no API key) and its cache; the ``near`` mode's near cache settings."""
+
+    endpoint: str
+    cache_name: str
+    near_cache_items: int = 10_000
+    near_cache_ttl: float = 5.0
+    #: The reader's Momento calls (the default, 0.15 s); the tailer's get 1 s.
+    request_timeout: float | None = None
+
+    def config(self, spec: WorkloadSpec, mode: str, *, reader: bool) -> CacheConfig:
+        """``mode``'s configuration, for its reader or (without a near cache) its tailer."""
+        extra: dict[str, Any] = {}
+        if not reader:
+            extra["momento_request_timeout"] = 1.0
+        elif self.request_timeout is not None:
+            extra["momento_request_timeout"] = self.request_timeout
+        if reader and mode == "near":
+            extra.update(near_cache_items=self.near_cache_items, near_cache_ttl=self.near_cache_ttl)
+        return CacheConfig(
+            ttl=spec.ttl,
+            backend="momento",
+            momento_endpoint=self.endpoint,
+            momento_cache_name=self.cache_name,
+            account_id=ACCOUNT,
+            key_prefix=f"demo-{mode}:",
+            **extra,
+        )
+
+
+@dataclass(frozen=True)
+class StaleRead:
+    """A read behind the allowance, told precisely: when (seconds into the run), which
+    item, the version read and the one due, how long before the read the first newer
+    version was acknowledged and (Momento modes) written and published by the tailer,
+    and what answered (``near hit``, ``hit`` or ``miss``)."""
+
+    at: float
+    item: int
+    version: int
+    due: int
+    acked_ms_before: float | None
+    published_ms_before: float | None
+    answer: str
+
+    def describe(self) -> str:
+        acked = (
+            ""
+            if self.acked_ms_before is None
+            else f", acknowledged {self.acked_ms_before:.0f} ms before the read"
+        )
+        published = (
+            ""
+            if self.published_ms_before is None
+            else f", in Momento and published {self.published_ms_before:.0f} ms before"
+        )
+        return (
+            f"at {self.at:.2f} s, item-{self.item}: read v{self.version} ({self.answer}); "
+            f"v{self.version + 1}{acked}{published}; v{self.due} was due"
+        )
 
 
 @dataclass
@@ -119,6 +200,16 @@ class WorkloadRun:
     miss_latencies_ms: list[float] = field(default_factory=list)
     lag_ms: list[float] = field(default_factory=list)
     buckets: list[Bucket] = field(default_factory=list)
+    #: ``near`` mode: the hits the near cache answered (in ``hits`` too), their latencies.
+    near_hits: int = 0
+    near_hit_latencies_ms: list[float] = field(default_factory=list)
+    #: The other hits (in ``hits`` too): answered by the shared cache, Momento's or memory.
+    shared_hit_latencies_ms: list[float] = field(default_factory=list)
+    #: Momento modes: reads behind a push (see the module's docstring), and the first
+    #: of them told precisely; ``stale_details``: the first reads stale beyond ``grace``.
+    behind_push: int = 0
+    behind_push_details: list[StaleRead] = field(default_factory=list)
+    stale_details: list[StaleRead] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -201,8 +292,12 @@ class _Zipf:
 
 #: One acknowledged write: (item index, version, acknowledged at).
 Ack = tuple[int, int, float]
-#: One read: (began at, milliseconds, item index, version read, hit).
-Read = tuple[float, float, int, int, bool]
+#: One read: (began at, milliseconds, item index, version read, hit, near hit).
+Read = tuple[float, float, int, int, bool, bool]
+#: One refresh the tailer applied: (item index, version, applied at).
+Applied = tuple[int, int, float]
+#: How many stale reads a run tells precisely.
+DETAILS = 5
 
 
 class _Versions:
@@ -218,11 +313,38 @@ class _Versions:
         at = bisect.bisect_right(acks, moment, key=itemgetter(0))
         return acks[at - 1][1] if at else 0
 
+    def ack_ms_before(self, index: int, version: int, moment: float) -> float | None:
+        acked = self.ack_time(index, version)
+        return None if acked is None else (moment - acked) * 1000
+
     def ack_time(self, index: int, version: int) -> float | None:
         for moment, acked in reversed(self.acks[index]):
             if acked == version:
                 return moment
         return None
+
+
+class _Refreshed:
+    """What the tailer had applied: per item, (applied at, the highest version so far)."""
+
+    def __init__(self, items: int, applied: list[Applied]) -> None:
+        self.times: list[list[float]] = [[] for _ in range(items)]
+        self.versions: list[list[int]] = [[] for _ in range(items)]
+        for index, version, moment in sorted(applied, key=itemgetter(2)):
+            versions = self.versions[index]
+            self.times[index].append(moment)
+            versions.append(max(version, versions[-1] if versions else 0))
+
+    def applied_before(self, index: int, moment: float) -> int:
+        at = bisect.bisect_right(self.times[index], moment)
+        return self.versions[index][at - 1] if at else 0
+
+    def ms_before(self, index: int, version: int, moment: float) -> float | None:
+        """How long before ``moment`` a version of at least ``version`` was applied."""
+        at = bisect.bisect_left(self.versions[index], version)
+        if at == len(self.versions[index]):
+            return None
+        return (moment - self.times[index][at]) * 1000
 
 
 def load_items(client: Any, items: int) -> None:
@@ -341,6 +463,73 @@ def _tail(
         conn.close()
 
 
+def _tail_momento(
+    endpoint: str,
+    spec: WorkloadSpec,
+    configs: dict[str, CacheConfig],
+    conn: Connection,
+    _go: Any,
+    stop: Any,
+) -> None:
+    """Tails the table's stream from now on into Momento: one stream handler per mode
+    (its key prefix), each over a Momento backend that publishes its refreshes' keys.
+    Sends back, per mode, when each record's new image was written and published."""
+    try:
+        from momento_botocore.backends.factory import create_backend
+        from momento_botocore.streams import make_handler
+        from momento_botocore.tailer import LATEST, StreamTailer
+
+        backends: list[Any] = []
+        try:
+            handlers = {}
+            for mode, config in configs.items():
+                backends.append(backend := create_backend(config))
+                handlers[mode] = make_handler(config, backend=backend)
+            applied: dict[str, list[Applied]] = {mode: [] for mode in configs}
+
+            def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+                failed: dict[str, dict[str, str]] = {}
+                for mode, each in handlers.items():
+                    # Returns once its writes are done and published (up to 2 s).
+                    response = each(event, context)
+                    done = time.monotonic()
+                    failures = response.get("batchItemFailures") or []
+                    numbers = {failure["itemIdentifier"] for failure in failures}
+                    failed.update((number, {"itemIdentifier": number}) for number in numbers)
+                    for record in event["Records"]:
+                        if record["dynamodb"]["SequenceNumber"] in numbers:
+                            break  # this record and the ones after it come again
+                        image = record["dynamodb"].get("NewImage")
+                        if image is not None:
+                            index = int(image["pk"]["S"].removeprefix("item-"))
+                            applied[mode].append((index, int(image["v"]["N"]), done))
+                return {"batchItemFailures": list(failed.values())}
+
+            tailer = StreamTailer(
+                handler,
+                table=TABLE,
+                client=new_session().client("dynamodbstreams", endpoint_url=endpoint),
+                start=LATEST,
+                poll_interval=spec.poll_interval,
+            )
+            tailer.start()
+            try:
+                if not tailer.wait_until_caught_up(timeout=30):
+                    raise RuntimeError("the stream tailer did not start reading in 30 s")
+                conn.send(("ready",))
+                stop.wait()
+            finally:
+                tailer.stop()
+        finally:
+            for backend in backends:
+                backend.close()
+        conn.send(("done", applied))
+    except BaseException as error:
+        conn.send(("error", f"{type(error).__name__}: {error}"))
+    finally:
+        conn.close()
+
+
 # The reader's process ---------------------------------------------------------------
 
 
@@ -422,6 +611,22 @@ def run_mode(
     return run_modes(moto, spec, [mode], progress=progress)[0]
 
 
+def _check_modes(modes: Sequence[str], momento: MomentoTarget | None) -> None:
+    for mode in modes:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if mode in STREAM_MODES and (reason := stream_support_missing()) is not None:
+            raise RuntimeError(f"mode {mode!r} needs the stream invalidator: {reason}")
+        if mode in MOMENTO_MODES and momento is None:
+            raise ValueError(f"mode {mode!r} needs a Momento server (momento=MomentoTarget(...))")
+    relayed = [mode for mode in modes if mode in RELAYED_MODES]
+    on_momento = [mode for mode in modes if mode in MOMENTO_MODES]
+    if len(relayed) > 1 or len(set(modes)) != len(modes) or not modes:
+        raise ValueError(f"modes must differ, at most one of them a stream mode: {modes}")
+    if relayed and on_momento:
+        raise ValueError(f"a relayed stream mode and a Momento mode cannot run together: {modes}")
+
+
 # C901: a run in order: check the modes, a reader per mode, the helper processes, the
 # reads, the teardown (one try/finally).
 def run_modes(  # noqa: C901
@@ -429,24 +634,23 @@ def run_modes(  # noqa: C901
     spec: WorkloadSpec,
     modes: Sequence[str],
     progress: Callable[[str], None] | None = None,
+    *,
+    momento: MomentoTarget | None = None,
 ) -> list[WorkloadRun]:
     """Run the workload once, with a reader per mode side by side, on a freshly reset
-    moto server; at most one stream mode.
+    moto server; at most one relayed stream mode (``delete``, ``refresh``), or any
+    Momento modes (``momento``, ``near``: on ``momento``'s cache, one tailer for all).
 
     Every tick picks one item and reads it through each mode's client in turn, back to
     back, in an order shuffled from tick to tick: the modes share the moment, the
     machine's load, the writer and the tailer, and DynamoDB (moto) as busy for one as
     for the other. ``spec.read_rate`` is each mode's. Starts processes (``spawn``): a
-    script calling it needs the ``if __name__ == "__main__":`` guard.
+    script calling it needs the ``if __name__ == "__main__":`` guard. A ``near`` reader
+    reads only once its subscription is live.
     """
-    for mode in modes:
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        if mode in STREAM_MODES and (reason := stream_support_missing()) is not None:
-            raise RuntimeError(f"mode {mode!r} needs the stream invalidator: {reason}")
-    streamed = [mode for mode in modes if mode in STREAM_MODES]
-    if len(streamed) > 1 or len(set(modes)) != len(modes) or not modes:
-        raise ValueError(f"modes must differ, at most one of them a stream mode: {modes}")
+    _check_modes(modes, momento)
+    streamed = [mode for mode in modes if mode in RELAYED_MODES]
+    on_momento = [mode for mode in modes if mode in MOMENTO_MODES]
     import momento_botocore
 
     moto.reset()
@@ -456,20 +660,32 @@ def run_modes(  # noqa: C901
     readers: list[Any] = []
     backends: dict[str, MemoryBackend] = {}
     registrations = []
+    closing: list[Callable[[], object]] = []
     helpers: list[_Helper] = []
     applier: _Applier | None = None
+    tailer: _Helper | None = None
+    applied: dict[str, list[Applied]] = {}
     try:
         for mode in modes:
             if mode == "none":
                 readers.append(new_session().client("dynamodb", endpoint_url=moto.endpoint))
                 continue
             session = new_session()
-            backends[mode] = MemoryBackend()
-            registrations.append(
-                momento_botocore.register(
-                    session, ttl=spec.ttl, backend=backends[mode], account_id=ACCOUNT
+            if mode in MOMENTO_MODES:
+                assert momento is not None
+                config = momento.config(spec, mode, reader=True)
+                backend = _momento_reader_backend(config)
+                closing.append(backend.close)
+                registrations.append(
+                    momento_botocore.register(session, config=config, backend=backend)
                 )
-            )
+            else:
+                backends[mode] = MemoryBackend()
+                registrations.append(
+                    momento_botocore.register(
+                        session, ttl=spec.ttl, backend=backends[mode], account_id=ACCOUNT
+                    )
+                )
             readers.append(session.client("dynamodb", endpoint_url=moto.endpoint))
         writer = _Helper("writer", _write, moto.endpoint, spec)
         helpers.append(writer)
@@ -479,6 +695,12 @@ def run_modes(  # noqa: C901
             tailer.receive(timeout=120)  # caught up: it sees every write from now on
             applier = _Applier(tailer, backends[streamed[0]])
             applier.start()
+        elif on_momento:
+            assert momento is not None
+            configs = {mode: momento.config(spec, mode, reader=False) for mode in on_momento}
+            tailer = _Helper("stream tailer", _tail_momento, moto.endpoint, spec, configs)
+            helpers.append(tailer)
+            tailer.receive(timeout=120)
         writer.receive(timeout=120)
         for reader in readers:  # connected before the clock starts, too
             reader.describe_table(TableName=TABLE)
@@ -488,6 +710,9 @@ def run_modes(  # noqa: C901
         seconds = time.monotonic() - started
         writer.stop.set()
         acks: list[Ack] = writer.receive(timeout=60)[1]
+        if on_momento and tailer is not None:
+            tailer.stop.set()
+            applied = tailer.receive(timeout=60)[1]
     finally:
         for helper in helpers:
             helper.stop.set()
@@ -497,6 +722,8 @@ def run_modes(  # noqa: C901
             helper.close()
         for registration in registrations:
             registration.unregister()
+        for close in closing:
+            close()
     if applier is not None and applier.error is not None:
         raise RuntimeError(f"relaying the stream's writes failed: {applier.error}")
     return [
@@ -508,9 +735,38 @@ def run_modes(  # noqa: C901
             mode_reads,
             acks,
             applier.applied if applier is not None and mode in STREAM_MODES else [],
+            applied.get(mode),
         )
         for mode, mode_reads in zip(modes, reads, strict=True)
     ]
+
+
+def _momento_reader_backend(config: CacheConfig) -> Any:
+    """The Momento backend of a reader (``create_backend``), connected, and with a near
+    cache, subscribed: its store is used only once the subscription is live."""
+    from momento_botocore.backends.factory import create_backend
+
+    backend = create_backend(config)
+    try:
+        backend.get("momento-botocore-demo:connect")  # the channel, before the clock
+        if config.near_cache_items > 0:
+            subscriber = getattr(getattr(backend, "near", None), "subscriber", None)
+            if subscriber is None:
+                raise RuntimeError(f"create_backend gave no near cache: {backend!r}")
+            if not subscriber.wait_live(30):
+                raise RuntimeError("the near cache's subscription was not live within 30 s")
+    except BaseException:
+        backend.close()
+        raise
+    return backend
+
+
+def _near_hits() -> int:
+    """The near hits of this process so far (``stats()["(near cache)"]``)."""
+    import momento_botocore
+    from momento_botocore.backends.near import NEAR_STATS
+
+    return momento_botocore.stats().get(NEAR_STATS, {}).get("near_hits", 0)
 
 
 def _read_loop(
@@ -523,10 +779,12 @@ def _read_loop(
 ) -> list[list[Read]]:
     """The reader: each tick (``spec.read_rate`` a second, for ``spec.seconds``), one
     GetItem of one item through every reader, in a shuffled order; nothing else is done
-    per read but timing it and noting what it returned. The reads of each reader."""
+    per read but timing it and noting what it returned (for a ``near`` reader, whether
+    its near cache answered, from ``stats()`` after the clock). The reads of each reader."""
     zipf = _Zipf(spec.items, spec.zipf_s, spec.seed)
     order = random.Random(spec.seed + 2)
     turns = list(range(len(readers)))
+    near_turns = {turn for turn, mode in enumerate(modes) if mode == "near"}
     interval = 1.0 / spec.read_rate
     reads: list[list[Read]] = [[] for _ in readers]
     hits = [0] * len(readers)
@@ -537,12 +795,14 @@ def _read_loop(
         key = {"pk": {"S": f"item-{(index := zipf.next())}"}}
         order.shuffle(turns)
         for turn in turns:
+            near_before = _near_hits() if turn in near_turns else 0
             began = time.monotonic()
             answer = readers[turn].get_item(TableName=TABLE, Key=key)
             elapsed_ms = (time.monotonic() - began) * 1000
             hit = answer["ResponseMetadata"]["HTTPHeaders"].get("x-momento-cache") == "hit"
+            near = turn in near_turns and _near_hits() > near_before
             hits[turn] += hit
-            reads[turn].append((began, elapsed_ms, index, int(answer["Item"]["v"]["N"]), hit))
+            reads[turn].append((began, elapsed_ms, index, int(answer["Item"]["v"]["N"]), hit, near))
         if now >= next_report:
             next_report += spec.bucket
             if not writer.process.is_alive():
@@ -561,7 +821,8 @@ def _read_loop(
     return reads
 
 
-def _tally(
+# C901: one pass over the reads, each counted where it belongs.
+def _tally(  # noqa: C901
     mode: str,
     spec: WorkloadSpec,
     started: float,
@@ -569,8 +830,10 @@ def _tally(
     reads: list[Read],
     acks: list[Ack],
     applied: list[tuple[int, int, float]],
+    refreshed: list[Applied] | None = None,
 ) -> WorkloadRun:
-    """The run's figures, from what the reader, the writer and the tailer noted."""
+    """The run's figures, from what the reader, the writer and the tailer noted
+    (``refreshed``: a Momento mode's refreshes, as the tailer wrote and published them)."""
     run = WorkloadRun(mode, spec, seconds=seconds, writes=len(acks))
     buckets = [Bucket(n * spec.bucket) for n in range(int(spec.seconds / spec.bucket) + 1)]
 
@@ -578,27 +841,57 @@ def _tally(
         return buckets[max(0, min(len(buckets) - 1, int((moment - started) / spec.bucket)))]
 
     versions = _Versions(spec.items, acks)
-    for began, elapsed_ms, index, version, hit in reads:
+    pushed = _Refreshed(spec.items, refreshed) if refreshed is not None else None
+
+    def told(began: float, index: int, version: int, due: int, answer: str) -> StaleRead:
+        return StaleRead(
+            at=began - started,
+            item=index,
+            version=version,
+            due=due,
+            acked_ms_before=versions.ack_ms_before(index, version + 1, began),
+            published_ms_before=(
+                None if pushed is None else pushed.ms_before(index, version + 1, began)
+            ),
+            answer=answer,
+        )
+
+    for began, elapsed_ms, index, version, hit, near in reads:
         bucket = bucket_at(began)
         bucket.reads += 1
         bucket.latencies_ms.append(elapsed_ms)
         run.reads += 1
         run.latencies_ms.append(elapsed_ms)
+        if near:
+            run.near_hits += 1
+            run.near_hit_latencies_ms.append(elapsed_ms)
+        elif hit:
+            run.shared_hit_latencies_ms.append(elapsed_ms)
         if hit:
             bucket.hits += 1
             run.hits += 1
             run.hit_latencies_ms.append(elapsed_ms)
         else:
             run.miss_latencies_ms.append(elapsed_ms)
+        answer = "near hit" if near else "hit" if hit else "miss"
         if version < versions.acked_before(index, began):
             bucket.stale_any += 1
             run.stale_any += 1
-            if version < versions.acked_before(index, began - spec.grace):
+            due = versions.acked_before(index, began - spec.grace)
+            if version < due:
                 bucket.stale += 1
                 run.stale += 1
+                if len(run.stale_details) < DETAILS:
+                    run.stale_details.append(told(began, index, version, due, answer))
+        if pushed is not None:
+            due = pushed.applied_before(index, began - spec.grace)
+            if version < due:
+                run.behind_push += 1
+                if len(run.behind_push_details) < DETAILS:
+                    run.behind_push_details.append(told(began, index, version, due, answer))
     for _, _, acked in acks:
         bucket_at(acked).writes += 1
-    for index, version, applied_at in applied:
+    for index, version, applied_at in [*applied, *(refreshed or [])]:
         acked_at = versions.ack_time(index, version)
         if acked_at is not None:
             run.lag_ms.append((applied_at - acked_at) * 1000)
