@@ -11,6 +11,8 @@ It ends with a short table: hit rate, read latency p50/p99/p99.9 without and wit
 cache (and for its hits and misses apart), stale reads, and where the plot went.
 moto and matplotlib (the plot) come from the ``demo`` extra. The local stand-ins and
 the workload in this package are shared with the benchmarks (``benchmarks/``, not installed).
+``momento-botocore demo --near-cache`` is :mod:`momento_botocore.demo.near`: the same
+workload on the local Momento server, with a near cache.
 """
 
 from __future__ import annotations
