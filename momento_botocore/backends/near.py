@@ -61,6 +61,8 @@ MAX_MESSAGE_BYTES = 4096
 #: Keys waiting to be published (after failures) before they are replaced by one
 #: message that empties every near cache.
 MAX_PENDING_KEYS = 10_000
+#: Seconds between two warnings of failed publishes.
+WARN_EVERY = 60.0
 
 
 # Messages -----------------------------------------------------------------------------
@@ -282,6 +284,7 @@ class Publisher:
         self._closed = False
         self._busy = False
         self._failures = 0
+        self._warned_at = -WARN_EVERY
         self._thread = threading.Thread(
             target=self._run, name="momento-botocore-publisher", daemon=True
         )
@@ -358,7 +361,14 @@ class Publisher:
                 self._topic.publish(message)
             except Exception as error:
                 self._stats.tally(NEAR_STATS, "publish_failures")
-                logger.warning("momento-botocore: publishing invalidations failed: %s", error)
+                now = time.monotonic()
+                if now - self._warned_at >= WARN_EVERY:  # retried every second at most
+                    self._warned_at = now
+                    logger.warning(
+                        "momento-botocore: publishing invalidations failed (retried; "
+                        "this is said once a minute at most): %s",
+                        error,
+                    )
                 return number
             self._stats.tally(NEAR_STATS, "publishes")
         return len(messages)
