@@ -242,6 +242,21 @@ def test_a_failed_publish_is_retried_not_lost(
     assert near_stats()["publish_failures"] >= 2
 
 
+def test_writes_do_not_hurry_the_retries_of_a_failing_topic(
+    make_backend: Callable[..., Any], momento_server: LocalMomentoServer
+) -> None:
+    writer = make_backend(near_cache_items=0)
+    momento_server.fail("Publish")
+    started = momento_server.calls("Publish")
+    for n in range(30):
+        writer.set(f"k{n}", b"v", 60)
+        time.sleep(0.02)
+    tries = momento_server.calls("Publish") - started
+    assert 1 <= tries <= 8  # backing off (0.1 s doubling), not one try per write
+    momento_server.clear_faults()
+    assert writer.near.publisher.wait_idle(5)  # and nothing was dropped
+
+
 def test_tombstones_and_markers_are_not_held_near(make_backend: Callable[..., Any]) -> None:
     """Their meaning ends with their short TTL in Momento, which a near copy would
     outlive (a marker held near would keep a partition's pages unfilled)."""

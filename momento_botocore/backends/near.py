@@ -323,10 +323,14 @@ class Publisher:
 
     def _run(self) -> None:
         delay = self._retry_delay
+        retry_at = 0.0  # after a failure: not before (new keys do not hurry a retry)
         while True:
             with self._condition:
-                while not (self._keys or self._flush_all or self._closed):
-                    self._condition.wait()
+                while not self._closed:
+                    wait = retry_at - time.monotonic()
+                    if wait <= 0 and (self._keys or self._flush_all):
+                        break
+                    self._condition.wait(wait if wait > 0 else None)
                 if self._closed:
                     return
                 flush_all, keys = self._flush_all, list(self._keys)
@@ -347,10 +351,10 @@ class Publisher:
                             self._keys.clear()
                             self._flush_all = True
                 self._condition.notify_all()
-                if sent == len(messages):
-                    delay = self._retry_delay
-                    continue
-                self._condition.wait(delay)  # closing wakes it
+            if sent == len(messages):
+                delay, retry_at = self._retry_delay, 0.0
+            else:
+                retry_at = time.monotonic() + delay
                 delay = min(delay * 2, 1.0)
 
     def _send(self, messages: list[bytes]) -> int:
