@@ -8,6 +8,7 @@ import multiprocessing
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, TextIO
 
@@ -56,37 +57,38 @@ class MotoServer:
         self._server.stop()
 
 
-class MotoProcess:
-    """moto's server in a process of its own, on a free loopback port: serving other
-    clients (a writer, a stream tailer) takes no share of this process's interpreter
-    lock, as DynamoDB's work would not."""
+class _ServerProcess:
+    """A server in a process of its own (``spawn``): ``serve(conn, stop)`` sends
+    ``("endpoint", endpoint, extra)`` once it listens, or ``("error", why, "")``, then
+    serves until ``stop`` is set."""
 
-    def __init__(self, timeout: float = 120.0) -> None:
+    def __init__(
+        self, serve: Callable[[Connection, Any], None], name: str, needs: str, timeout: float
+    ) -> None:
         context = multiprocessing.get_context("spawn")
         self._stop = context.Event()
         receiver, sender = context.Pipe(duplex=False)
         self._process = context.Process(
-            target=_serve_moto, args=(sender, self._stop), name="moto-server", daemon=True
+            target=serve, args=(sender, self._stop), name=name, daemon=True
         )
         self._process.start()
         sender.close()
+        what = name.replace("-", " ")
         try:
             if not receiver.poll(timeout):
-                raise RuntimeError(f"moto's server did not start in {timeout:g} s")
-            kind, text = receiver.recv()
+                raise RuntimeError(f"the {what} did not start in {timeout:g} s")
+            kind, text, extra = receiver.recv()
         except EOFError:
-            kind, text = "error", "its process ended"
+            kind, text, extra = "error", "its process ended", ""
         finally:
             receiver.close()
         if kind != "endpoint":
             self.stop()
-            if text == _NEEDS_MOTO:
+            if text == needs:
                 raise SystemExit(text)
-            raise RuntimeError(f"moto's server did not start: {text}")
+            raise RuntimeError(f"the {what} did not start: {text}")
         self.endpoint: str = text
-
-    def reset(self) -> None:
-        _reset(self.endpoint)
+        self._extra: str = extra
 
     def stop(self) -> None:
         self._stop.set()
@@ -96,14 +98,26 @@ class MotoProcess:
             self._process.join()
 
 
+class MotoProcess(_ServerProcess):
+    """moto's server in a process of its own, on a free loopback port: serving other
+    clients (a writer, a stream tailer) takes no share of this process's interpreter
+    lock, as DynamoDB's work would not."""
+
+    def __init__(self, timeout: float = 120.0) -> None:
+        super().__init__(_serve_moto, "moto-server", _NEEDS_MOTO, timeout)
+
+    def reset(self) -> None:
+        _reset(self.endpoint)
+
+
 def _serve_moto(conn: Connection, stop: Any) -> None:
     try:
         server = _threaded_moto_server()
     except BaseException as error:
-        conn.send(("error", str(error) if isinstance(error, SystemExit) else repr(error)))
+        conn.send(("error", str(error) if isinstance(error, SystemExit) else repr(error), ""))
         conn.close()
         return
-    conn.send(("endpoint", _endpoint(server)))
+    conn.send(("endpoint", _endpoint(server), ""))
     conn.close()
     stop.wait()
     server.stop()
@@ -115,43 +129,15 @@ _NEEDS_MOMENTO_SERVER = (
 )
 
 
-class MomentoProcess:
+class MomentoProcess(_ServerProcess):
     """The local Momento-protocol server (:mod:`momento_botocore.testing`) in a process
     of its own, on a free loopback port, with its default cache: the cache calls and
     Topics, reached in plaintext with no API key at :attr:`endpoint` (``http://HOST:PORT``,
     as ``momento_endpoint`` and ``MOMENTO_ENDPOINT`` take it)."""
 
     def __init__(self, timeout: float = 120.0) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._stop = context.Event()
-        receiver, sender = context.Pipe(duplex=False)
-        self._process = context.Process(
-            target=_serve_momento, args=(sender, self._stop), name="momento-server", daemon=True
-        )
-        self._process.start()
-        sender.close()
-        try:
-            if not receiver.poll(timeout):
-                raise RuntimeError(f"the local Momento server did not start in {timeout:g} s")
-            kind, text, cache_name = receiver.recv()
-        except EOFError:
-            kind, text, cache_name = "error", "its process ended", ""
-        finally:
-            receiver.close()
-        if kind != "endpoint":
-            self.stop()
-            if text == _NEEDS_MOMENTO_SERVER:
-                raise SystemExit(text)
-            raise RuntimeError(f"the local Momento server did not start: {text}")
-        self.endpoint: str = text
-        self.cache_name: str = cache_name
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._process.join(timeout=30)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
+        super().__init__(_serve_momento, "local-Momento-server", _NEEDS_MOMENTO_SERVER, timeout)
+        self.cache_name: str = self._extra
 
 
 def _serve_momento(conn: Connection, stop: Any) -> None:

@@ -430,32 +430,41 @@ class _Relay:
         pass
 
 
+def _run_tailer(
+    handler: Any, endpoint: str, spec: WorkloadSpec, conn: Connection, stop: Any
+) -> None:
+    """Tails the table's stream from now on into ``handler``; says "ready" once it
+    reads, and stops when ``stop`` is set."""
+    from momento_botocore.tailer import LATEST, StreamTailer
+
+    tailer = StreamTailer(
+        handler,
+        table=TABLE,
+        client=new_session().client("dynamodbstreams", endpoint_url=endpoint),
+        start=LATEST,
+        poll_interval=spec.poll_interval,
+    )
+    tailer.start()
+    try:
+        if not tailer.wait_until_caught_up(timeout=30):
+            raise RuntimeError("the stream tailer did not start reading in 30 s")
+        conn.send(("ready",))
+        stop.wait()
+    finally:
+        tailer.stop()
+
+
 def _tail(
     endpoint: str, spec: WorkloadSpec, mode: str, conn: Connection, _go: Any, stop: Any
 ) -> None:
     """Tails the table's stream from now on, relaying the handler's cache writes."""
     try:
         from momento_botocore.streams import make_handler
-        from momento_botocore.tailer import LATEST, StreamTailer
 
         handler = make_handler(
             CacheConfig(ttl=spec.ttl), backend=_Relay(conn, delete=mode == "delete")
         )
-        tailer = StreamTailer(
-            handler,
-            table=TABLE,
-            client=new_session().client("dynamodbstreams", endpoint_url=endpoint),
-            start=LATEST,
-            poll_interval=spec.poll_interval,
-        )
-        tailer.start()
-        try:
-            if not tailer.wait_until_caught_up(timeout=30):
-                raise RuntimeError("the stream tailer did not start reading in 30 s")
-            conn.send(("ready",))
-            stop.wait()
-        finally:
-            tailer.stop()
+        _run_tailer(handler, endpoint, spec, conn, stop)
         conn.send(("done",))
     except BaseException as error:
         conn.send(("error", f"{type(error).__name__}: {error}"))
@@ -477,7 +486,6 @@ def _tail_momento(
     try:
         from momento_botocore.backends.factory import create_backend
         from momento_botocore.streams import make_handler
-        from momento_botocore.tailer import LATEST, StreamTailer
 
         backends: list[Any] = []
         try:
@@ -505,21 +513,7 @@ def _tail_momento(
                             applied[mode].append((index, int(image["v"]["N"]), done))
                 return {"batchItemFailures": list(failed.values())}
 
-            tailer = StreamTailer(
-                handler,
-                table=TABLE,
-                client=new_session().client("dynamodbstreams", endpoint_url=endpoint),
-                start=LATEST,
-                poll_interval=spec.poll_interval,
-            )
-            tailer.start()
-            try:
-                if not tailer.wait_until_caught_up(timeout=30):
-                    raise RuntimeError("the stream tailer did not start reading in 30 s")
-                conn.send(("ready",))
-                stop.wait()
-            finally:
-                tailer.stop()
+            _run_tailer(handler, endpoint, spec, conn, stop)
         finally:
             for backend in backends:
                 backend.close()
