@@ -621,9 +621,9 @@ class Engine:
     def _known_key_names(self, account: str, region: str, table: str) -> KeyNames | None:
         return self.schemas.peek(region, table, account=account)
 
-    def page_keys_to_read(self, call: PageCall) -> list[str]:
+    def page_keys_to_read(self, call: PageCall) -> tuple[str, ...]:
         """What to read before the page: its generations, then their markers."""
-        return list(call.plan.lookups)
+        return call.plan.lookups
 
     def page_to_look_up(
         self, call: PageCall, found: list[bytes | None]

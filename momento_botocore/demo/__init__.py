@@ -118,12 +118,7 @@ def summary(result: DemoResult) -> str:
         f"  DynamoDB reads saved: {cached.hits} of {cached.reads} ({cached.hit_rate:.0%}); "
         f"writes: {cached.writes}"
     )
-    ranks = {(run.reads, _rank_from_top(run.reads, 0.999)) for run in (uncached, cached)}
-    lines.append(
-        "  p99.9 is the "
-        + ", ".join(f"{_ordinal(rank)} slowest of {count} reads" for count, rank in sorted(ranks))
-        + (" (each client)" if len(ranks) == 1 else "")
-    )
+    lines.append(_p999_line([uncached.reads, cached.reads]))
     lag = ""
     if cached.lag_ms:
         p50, p99 = percentile(cached.lag_ms, 0.5), percentile(cached.lag_ms, 0.99)
@@ -143,6 +138,16 @@ def _latencies(values: list[float]) -> str:
     """p50, p99 and p99.9 of ``values``, as the table's three columns."""
     p50, p99, p999 = (percentile(values, fraction) for fraction in (0.5, 0.99, 0.999))
     return f"{p50:>9.2f}{p99:>9.2f}{p999:>10.2f}"
+
+
+def _p999_line(reads: list[int]) -> str:
+    """Which read p99.9 is, for each client's count of reads."""
+    ranks = {(count, _rank_from_top(count, 0.999)) for count in reads}
+    return (
+        "  p99.9 is the "
+        + ", ".join(f"{_ordinal(rank)} slowest of {count} reads" for count, rank in sorted(ranks))
+        + (" (each client)" if len(ranks) == 1 else "")
+    )
 
 
 def _rank_from_top(count: int, fraction: float) -> int:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
-from momento_botocore.demo import DEFAULT_SPEC, _latencies, _ordinal, _rank_from_top
+from momento_botocore.demo import DEFAULT_SPEC, _latencies, _p999_line
 from momento_botocore.demo.local import MomentoProcess, MotoProcess, Progress
 from momento_botocore.demo.workload import (
     MomentoTarget,
@@ -183,12 +183,7 @@ def summary(result: NearDemoResult) -> str:
         for name in ("near_hits", "evictions", "flushes", "publishes", "publish_failures")
     )
     lines.append(f'  stats()["(near cache)"] over the run: {counters}')
-    ranks = {(run.reads, _rank_from_top(run.reads, 0.999)) for run in result.runs}
-    lines.append(
-        "  p99.9 is the "
-        + ", ".join(f"{_ordinal(rank)} slowest of {count} reads" for count, rank in sorted(ranks))
-        + (" (each client)" if len(ranks) == 1 else "")
-    )
+    lines.append(_p999_line([run.reads for run in result.runs]))
     lag = ""
     if near.lag_ms:
         p50, p99 = percentile(near.lag_ms, 0.5), percentile(near.lag_ms, 0.99)

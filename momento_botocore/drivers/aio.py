@@ -117,7 +117,8 @@ class AsyncDriver(DriverBase):
                 if engine.page_skips_cache(call):
                     return None
             try:
-                found = await self.backend.get_many(engine.page_keys_to_read(call))
+                keys = engine.page_keys_to_read(call)
+                found = one_per_key(await self.backend.get_many(keys), keys)
             except Exception as error:
                 engine.page_lookup_failed(call, error)
                 return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
@@ -24,7 +25,7 @@ from momento_botocore.core.engine import Engine
 Answer = tuple[AWSResponse, dict[str, Any]]
 
 
-def one_per_key(found: list[bytes | None], keys: list[str]) -> list[bytes | None]:
+def one_per_key(found: list[bytes | None], keys: Sequence[str]) -> list[bytes | None]:
     """What a backend's get_many gave, if one value per key; else the lookup failed."""
     if len(found) != len(keys):
         raise BackendError(f"get_many gave {len(found)} values for {len(keys)} keys")

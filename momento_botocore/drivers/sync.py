@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from momento_botocore import hooks
@@ -242,7 +242,7 @@ class SyncDriver(DriverBase):
             self.engine.batch_lookup_failed(call, table, error)
             return [None] * len(keys)
 
-    def _get_many(self, keys: list[str]) -> list[bytes | None]:
+    def _get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """The values of ``keys``; raises when the lookup fails."""
         get_many = getattr(self.backend, "get_many", None)
         if get_many is None:
